@@ -1,0 +1,1 @@
+"""Small stateless helpers by topic: losses, images, cameras, IO. No argparse here."""
