@@ -1,0 +1,1 @@
+"""Scene: dataset reading, cameras, the Gaussian model, densification and motion networks."""
