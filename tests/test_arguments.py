@@ -1,0 +1,38 @@
+import argparse
+import json
+
+import pytest
+
+from arguments import ModelParams, OptimizationParams, PipelineParams, add_group, extract_group, load_combined, save_cfg_args
+
+
+def _parser():
+    p = argparse.ArgumentParser()
+    for g in (ModelParams, PipelineParams, OptimizationParams):
+        add_group(p, g)
+    return p
+
+
+def test_upstream_flags_and_defaults():
+    a = _parser().parse_args(["-S", "data/x", "-m", "output/x", "--eval", "--densify_grad_threshold", "0.0005"])
+    m, o = extract_group(a, ModelParams), extract_group(a, OptimizationParams)
+    assert (m.source_path, m.model_path, m.eval, m.sh_degree) == ("data/x", "output/x", True, 2)
+    assert o.densify_grad_threshold == 0.0005 and o.iterations == 50000 and o.position_lr_max_steps == 45000
+    assert o.lambda_dssim == 0.2 and o.feature_lr == 0.0025
+
+
+def test_help_lists_field_docs(capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "processed subject folder" in out and "-s SOURCE_PATH" in out
+
+
+def test_cfg_args_merge_typed_flags_win(tmp_path):
+    train_args = _parser().parse_args(["-s", "data/x", "-m", str(tmp_path), "--audio_extractor", "mel", "--sh_degree", "1"])
+    save_cfg_args(tmp_path, train_args)
+    assert json.loads((tmp_path / "cfg_args.json").read_text())["audio_extractor"] == "mel"
+    args = load_combined(_parser(), ["-m", str(tmp_path), "--sh_degree", "2", "--eval"])
+    assert args.audio_extractor == "mel"  # from the training run
+    assert args.sh_degree == 2  # typed now
+    assert args.source_path == "data/x" and args.eval is True
