@@ -1,0 +1,1 @@
+"""The project's own kernels, each a package with a pure-PyTorch `reference.py` that defines it."""
