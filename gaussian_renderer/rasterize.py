@@ -50,6 +50,9 @@ def resolve_backend(backend: Backend, device: torch.device) -> str:
         backend = "torch"
         if device.type == "cuda":
             try:
+                from gaussian_renderer.gsplat_prebuilt import preload_prebuilt_gsplat
+
+                preload_prebuilt_gsplat()
                 import gsplat  # noqa: F401
 
                 backend = "gsplat"
@@ -109,6 +112,9 @@ def rasterize(
 
     name = resolve_backend(backend, means.device)
     if name == "gsplat":
+        from gaussian_renderer.gsplat_prebuilt import preload_prebuilt_gsplat
+
+        preload_prebuilt_gsplat()
         from gaussian_renderer._gsplat_backend import rasterize_gsplat as impl
     else:
         from gaussian_renderer._torch_backend import rasterize_torch as impl
