@@ -1,0 +1,101 @@
+"""Audio side of the motion networks: windowing, the per-frame conv encoder and temporal attention.
+
+Shapes (T audio frames at 25 fps, C feature channels, W steps per frame, B frames in a batch):
+    features          [T, C, W]     DeepSpeech [T, 29, 16], HuBERT [T, 1024, 2], any C and W <= 16
+    window            [S, C, W]     S = 8 frames around a video frame (zero-padded at the clip ends)
+    AudioNet          [..., C, W] -> [..., 32]
+    AudioAttNet       [..., S, 32] -> [..., 32]  (softmax-weighted sum over the S frames)
+A motion network's audio code is AudioAttNet(AudioNet(window)): [..., S, C, W] -> [..., 32].
+Constants follow upstream-facts section 3.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+WINDOW_SIZE = 8  # frames of audio context per video frame
+LEAKY_SLOPE = 0.02
+
+
+def audio_windows(features: Tensor, idx: int | Tensor, size: int = WINDOW_SIZE) -> Tensor:
+    """Audio context of frame(s) `idx`: frames [idx - size//2, idx - size//2 + size), zeros past the ends.
+
+    Args:
+        features: per-frame audio features [T, C, W].
+        idx: a frame index (-> [size, C, W]) or a 1-D tensor of B indices (-> [B, size, C, W]).
+        size: window length (upstream: 8, i.e. frames i-4 .. i+3).
+    """
+    assert features.dim() == 3, features.shape
+    T = features.shape[0]
+    idx_t = torch.as_tensor(idx, device=features.device).long()
+    if idx_t.dim() > 1:
+        raise ValueError(f"idx must be an int or a 1-D tensor, got shape {tuple(idx_t.shape)}")
+    if bool(((idx_t < 0) | (idx_t >= T)).any()):
+        raise IndexError(f"audio frame index out of range [0, {T}): {idx_t.tolist()}")
+    half = size // 2
+    padded = F.pad(features, (0, 0, 0, 0, half, size - half))  # [T + size, C, W]
+    rows = idx_t[..., None] + torch.arange(size, device=features.device)  # [(B,) size]
+    return padded[rows]  # [(B,) size, C, W]
+
+
+class AudioNet(nn.Module):
+    """Per-frame conv encoder: [..., C, W] -> [..., dim_out].
+
+    Keeps the centre `win_size` steps (a no-op for W <= 16), then four Conv1d(k3, s2, p1) with
+    LeakyReLU(0.02) halve W to 1 (16 -> 8 -> 4 -> 2 -> 1; W = 2 goes 2 -> 1 -> 1 -> 1 -> 1), then
+    Linear(64, 64) - LeakyReLU - Linear(64, dim_out).
+    """
+
+    def __init__(self, dim_in: int = 29, dim_out: int = 32, win_size: int = 16):
+        super().__init__()
+        self.dim_in = dim_in
+        self.win_size = win_size
+        act = lambda: nn.LeakyReLU(LEAKY_SLOPE)  # noqa: E731
+        self.encoder_conv = nn.Sequential(
+            nn.Conv1d(dim_in, 32, 3, stride=2, padding=1), act(),
+            nn.Conv1d(32, 32, 3, stride=2, padding=1), act(),
+            nn.Conv1d(32, 64, 3, stride=2, padding=1), act(),
+            nn.Conv1d(64, 64, 3, stride=2, padding=1), act(),
+        )
+        self.encoder_fc = nn.Sequential(nn.Linear(64, 64), act(), nn.Linear(64, dim_out))
+
+    def forward(self, x: Tensor) -> Tensor:  # [..., C, W] -> [..., dim_out]
+        assert x.shape[-2] == self.dim_in, (x.shape, self.dim_in)
+        if x.shape[-1] > 16:
+            raise ValueError(f"AudioNet reduces at most 16 steps per frame to 1, got W={x.shape[-1]}")
+        batch_dims = x.shape[:-2]
+        half = self.win_size // 2
+        x = x.reshape(-1, *x.shape[-2:])[:, :, max(8 - half, 0): 8 + half]  # [M, C, W]
+        h = self.encoder_conv(x).squeeze(-1)  # [M, 64]
+        return self.encoder_fc(h).reshape(*batch_dims, -1)
+
+
+class AudioAttNet(nn.Module):
+    """Temporal attention over a window of S audio codes: [..., S, D] -> [..., D].
+
+    Conv1d over the code channels 32 -> 16 -> 8 -> 4 -> 2 -> 1 (k3, s1, p1, LeakyReLU(0.02) after
+    each, the last included) gives one score per frame, then Linear(S, S) and a softmax over S.
+    """
+
+    def __init__(self, dim_aud: int = 32, seq_len: int = WINDOW_SIZE):
+        super().__init__()
+        self.dim_aud = dim_aud
+        self.seq_len = seq_len
+        chans = [dim_aud, 16, 8, 4, 2, 1]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            layers += [nn.Conv1d(c_in, c_out, 3, stride=1, padding=1), nn.LeakyReLU(LEAKY_SLOPE)]
+        self.attention_conv = nn.Sequential(*layers)
+        self.attention_fc = nn.Linear(seq_len, seq_len)
+
+    def weights(self, x: Tensor) -> Tensor:  # [..., S, D] -> [..., S], sums to 1 over S
+        assert x.shape[-2:] == (self.seq_len, self.dim_aud), x.shape
+        batch_dims = x.shape[:-2]
+        y = x.reshape(-1, self.seq_len, self.dim_aud).transpose(1, 2)  # [M, D, S]
+        y = self.attention_conv(y).squeeze(1)  # [M, S]
+        return torch.softmax(self.attention_fc(y), dim=-1).reshape(*batch_dims, self.seq_len)
+
+    def forward(self, x: Tensor) -> Tensor:  # [..., S, D] -> [..., D]
+        return (self.weights(x)[..., None] * x).sum(-2)
+
