@@ -1,0 +1,4 @@
+"""Preprocessing: one module per step, each exposing `run_<step>(data_dir, force=False, **opts) -> str`.
+
+`data_utils/process.py` is the driver that runs them in order on `data/<ID>/<ID>.mp4`.
+"""
