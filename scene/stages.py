@@ -1,0 +1,217 @@
+"""The three training stages of DEGSTalk: inside-mouth field, face field, then their fusion.
+
+A stage owns its models and optimisers and defines one training step on a batch of frames:
+`step(it, batch) -> (loss, logs)`; the loop in `scene/trainer.py` does the rest (sampling,
+densification hooks, checkpoints, logging). Constants are upstream's (upstream-facts section 5).
+
+A batch is a dict of tensors with a leading frame axis B:
+    image [B,H,W,3], background [B,H,W,3], masks {name: [B,H,W,1]} (face, face_only, mouth, hair,
+    neck, cloth, teeth, lips_box), viewmats [B,4,4], Ks [B,3,3], audio_windows [B,8,C,W],
+    expression [B,E], jaw [B,3], index [B] (frame ids).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from gaussian_renderer.render import Views, composite, render_face, render_mouth
+from scene.densify import DensifyStrategy
+from scene.gaussian_model import GaussianModel, make_gaussian_optimizer
+from scene.motion_net import FaceMotionNet, MouthMotionNet
+from scene.schedule import Schedule
+from utils.general_utils import expon_lr
+from utils.loss_utils import l1_loss, ssim
+from utils.sh_utils import sh_to_rgb
+
+log = logging.getLogger(__name__)
+GREEN = (0.0, 1.0, 0.0)
+
+
+def photometric(pred: Tensor, target: Tensor, lambda_dssim: float) -> Tensor:
+    """L1 + lambda (1 - SSIM) on channel-last [B,H,W,3] images."""
+    return l1_loss(pred, target) + lambda_dssim * (1.0 - ssim(pred.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2)))
+
+
+def alpha_prior(alpha: Tensor, inside: Tensor) -> Tensor:
+    """Opaque inside the region, transparent outside: mean((1-a) in) + mean(a out)."""
+    return ((1.0 - alpha) * inside).mean() + (alpha * (1.0 - inside)).mean()
+
+
+def colour_is_green(model: GaussianModel, low: float, high: float) -> Tensor:
+    """[N] Gaussians whose base colour is nearly the green training background."""
+    rgb = sh_to_rgb(model.params["sh0"][:, 0, :]).detach()
+    return (rgb[:, 0] < low) & (rgb[:, 1] > high) & (rgb[:, 2] < low)
+
+
+def motion_optimizer(net: torch.nn.Module, sched: Schedule) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over the net's upstream parameter groups with upstream's two-phase exponential decay."""
+    opt = torch.optim.AdamW(net.param_groups(lr=5e-3, lr_net=5e-4), betas=(0.9, 0.99), eps=1e-8)
+    select, bg = max(sched.select_iter, 1), max(sched.bg_iter, 1)
+    factor = lambda it: 0.5 ** (it / select) if it < select else 0.1 ** (it / bg)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+class GaussianBranch:
+    """One Gaussian field + its motion net + optimisers + densification (mouth or face)."""
+
+    def __init__(self, gaussians: GaussianModel, net: torch.nn.Module, opt_params, sched: Schedule, extent: float,
+                 grad_threshold: float, train_motion: bool = True):
+        self.gaussians, self.net, self.sched, self.extent = gaussians, net, sched, extent
+        self.opt_params = opt_params
+        self.optimizer = make_gaussian_optimizer(gaussians, opt_params, extent)
+        self.net_optimizer, self.net_scheduler = motion_optimizer(net, sched)
+        self.densify = DensifyStrategy(grad_threshold=grad_threshold, percent_dense=opt_params.percent_dense,
+                                       densify_from=sched.densify_from, densify_until=sched.densify_until,
+                                       interval=sched.densify_interval,
+                                       prune_big_after=round(3000 * sched.iterations / 50000))
+        self.densify_state = self.densify.initialize_state(gaussians)
+        self.train_motion = train_motion
+
+    def update_lr(self, it: int) -> None:
+        o = self.opt_params
+        lr = expon_lr(it, o.position_lr_init * self.extent, o.position_lr_final * self.extent,
+                      delay_mult=o.position_lr_delay_mult,
+                      max_steps=round(o.position_lr_max_steps * self.sched.iterations / 50000))
+        for g in self.optimizer.param_groups:
+            if g["name"] == "means":
+                g["lr"] = lr
+        if it % self.sched.sh_up_interval == 0:
+            self.gaussians.oneup_sh_degree()
+
+    def step_optimizers(self, motion_used: bool) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if motion_used and self.train_motion:
+            self.net_optimizer.step()
+        self.net_optimizer.zero_grad(set_to_none=True)
+        self.net_scheduler.step()
+
+    def state_dict(self) -> dict:
+        return {"gaussians": self.gaussians.capture(), "net": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "net_optimizer": self.net_optimizer.state_dict(),
+                "net_scheduler": self.net_scheduler.state_dict(),
+                "densify_state": {k: v.cpu() for k, v in self.densify_state.items()}}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        g = GaussianModel.restore(state["gaussians"], device)
+        self.gaussians.set_params(dict(g.params.items()))
+        self.gaussians.active_sh_degree = g.active_sh_degree
+        self.net.load_state_dict(state["net"])
+        self.optimizer = make_gaussian_optimizer(self.gaussians, self.opt_params, self.extent)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.net_optimizer.load_state_dict(state["net_optimizer"])
+        self.net_scheduler.load_state_dict(state["net_scheduler"])
+        self.densify_state = {k: v.to(device) for k, v in state["densify_state"].items()}
+
+
+def views_of(batch: dict, width: int, height: int) -> Views:
+    return Views(batch["viewmats"], batch["Ks"], width, height)
+
+
+def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: int, backend: str,
+               lambda_dssim: float = 0.2, use_jaw: bool = True) -> tuple[Tensor, dict, dict]:
+    """Inside-mouth field: fit the mouth interior inside the lips box, green everywhere else."""
+    sched = branch.sched
+    g, net = branch.gaussians, branch.net
+    static = it < sched.warm_step
+    tail = it > sched.bg_iter  # black background, frozen geometry and motion
+    motion = None
+    if not static:
+        with torch.set_grad_enabled(not tail):
+            motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]))
+    out = render_mouth(g, motion, views_of(batch, width, height), backend)
+    bg = torch.tensor((0.0, 0.0, 0.0) if tail else GREEN, device=out["image"].device)
+    image = out["image"] + bg * (1.0 - out["alpha"])
+    mouth, box = batch["masks"]["mouth"], batch["masks"]["lips_box"]
+    target = batch["image"] * mouth + bg * (1.0 - mouth)
+    dont_care = (box + mouth - 2 * box * mouth)  # box XOR mouth: pixels that carry no mouth signal
+    image = image * (1.0 - dont_care) + bg * dont_care
+    loss = photometric(image, target, lambda_dssim)
+    logs = {"photo": float(loss)}
+    if not static and not tail:
+        prior = 1e-3 * alpha_prior(out["alpha"], box)
+        loss = loss + prior
+        if use_jaw and "jaw" in motion and "jaw" in batch:
+            jaw = 1e-3 * l1_loss(motion["jaw"], batch["jaw"])
+            loss = loss + jaw
+            logs["jaw"] = float(jaw)
+    return loss, logs, {"image": image, "target": target, "raster": out["raster"], "motion_used": motion is not None and not tail}
+
+
+def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: int, backend: str,
+              lambda_dssim: float = 0.2) -> tuple[Tensor, dict, dict]:
+    """Face field, DEGSTalk's hair-preserving supervision: only the face (without hair and mouth) counts."""
+    sched = branch.sched
+    g, net = branch.gaussians, branch.net
+    static = it < sched.warm_step
+    views = views_of(batch, width, height)
+    green = torch.tensor(GREEN, device=batch["image"].device)
+    motion = None
+    if static:
+        out = render_mouth(g, None, views, backend)  # same static render of canonical Gaussians
+    else:
+        motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]),
+                     batch["expression"])
+        out = render_face(g, motion, views, backend, with_attention=True)
+    image = out["image"] + green * (1.0 - out["alpha"])
+    m = batch["masks"]
+    head, mouth, hair, box = m["face_only"], m["mouth"], m["hair"], m["lips_box"]
+    target = batch["image"] * head + green * (1.0 - head)
+    target = target * (1.0 - mouth) + green * mouth
+    hair_dont_care = sched.warm_step < it < sched.hair_mask_until and it % 7 != 0
+    if hair_dont_care:
+        image = image * (1.0 - hair) + green * hair
+        target = target * (1.0 - hair) + green * hair
+    loss = photometric(image, target, lambda_dssim)
+    logs = {"photo": float(loss)}
+    if motion is not None:
+        reg = 1e-5 * sum(motion[k].abs().mean() for k in ("d_xyz", "d_rot", "d_opa", "d_scale"))
+        prior = 1e-3 * alpha_prior(out["alpha"], head)
+        att = out["attention"]  # [B,H,W,2]: audio, expression
+        att_loss = 1e-4 * (att[..., 1:2] * box).mean()  # expression attention stays off the lips
+        if not hair_dont_care:
+            att_loss = att_loss + 1e-4 * ((att[..., 1:2] * hair).mean() + (att[..., 0:1] * hair).mean())
+        loss = loss + reg + prior + att_loss
+        logs.update(reg=float(reg), attention=float(att_loss))
+    return loss, logs, {"image": image, "target": target, "raster": out["raster"], "motion_used": motion is not None}
+
+
+@torch.no_grad()
+def damp_green_mouth_gaussians(branch: GaussianBranch) -> int:
+    """After densification (mouth): green Gaussians get half their grad stats, opacity 0.1, scale /10."""
+    green = colour_is_green(branch.gaussians, 20 / 255, 235 / 255)
+    p = branch.gaussians.params
+    branch.densify_state["grad2d"][green] /= 2
+    p["logit_opacities"][green] = math.log(0.1 / 0.9)
+    p["log_scales"][green] -= math.log(10.0)
+    return int(green.sum())
+
+
+def prune_green_face_gaussians(branch: GaussianBranch) -> int:
+    """Face: drop Gaussians that learned the green background colour."""
+    from scene.densify import remove
+
+    green = colour_is_green(branch.gaussians, 30 / 255, 225 / 255)
+    remove(branch.gaussians, branch.optimizer, branch.densify_state, green)
+    return int(green.sum())
+
+
+def fuse_step(face: GaussianBranch, mouth: GaussianBranch, it: int, batch: dict, width: int, height: int,
+              backend: str, lambda_dssim: float = 0.2) -> tuple[Tensor, dict, dict]:
+    """Fusion: face over mouth over the frame's own background, against the full frame."""
+    views = views_of(batch, width, height)
+    with torch.no_grad():
+        fm = face.net(face.net.encode_points(face.gaussians.means, face.gaussians.embeddings),
+                      face.net.encode_audio(batch["audio_windows"]), batch["expression"])
+        mm = mouth.net(mouth.net.encode_points(mouth.gaussians.means, mouth.gaussians.embeddings),
+                       mouth.net.encode_audio(batch["audio_windows"]))
+    face_out = render_face(face.gaussians, fm, views, backend)
+    mouth_out = render_mouth(mouth.gaussians, mm, views, backend)
+    image = composite(face_out, mouth_out, batch["background"])
+    loss = photometric(image, batch["image"], lambda_dssim)
+    return loss, {"photo": float(loss)}, {"image": image, "target": batch["image"], "raster": face_out["raster"],
+                                          "motion_used": False}

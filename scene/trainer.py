@@ -1,0 +1,261 @@
+"""The training loop shared by the three stages: sampling, optimisation, densification hooks,
+logging (tqdm, TensorBoard, metrics JSON), checkpoints, resume and interruption.
+
+    result = train_stage("mouth", data, cfg)   # data: scene.dataset.SubjectData (train split)
+
+Checkpoints keep upstream's names (`chkpnt_<stage>_latest.pth`, `chkpnt_<stage>_<it>.pth`,
+`point_cloud/iteration_<it>_<stage>/point_cloud.ply`) and hold a dict (config, stage, step, state
+dicts, sampler RNG), written atomically. A run that finds `chkpnt_<stage>_latest.pth` continues from
+its step; Ctrl-C or `--max_minutes` saves and stops cleanly, so long schedules can run in chunks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from arguments import ModelParams, OptimizationParams
+from scene.gaussian_model import GaussianModel
+from scene.motion_net import FaceMotionNet, MouthMotionNet
+from scene.sampling import FrameSampler, face_stage_rule, mouth_stage_rule
+from scene.schedule import Schedule, face_schedule, fuse_schedule, mouth_schedule
+from scene.stages import (GaussianBranch, damp_green_mouth_gaussians, face_step, fuse_step, mouth_step,
+                          prune_green_face_gaussians)
+from utils.io_utils import save_json, save_torch
+from utils.loss_utils import psnr
+
+log = logging.getLogger(__name__)
+STAGES = ("mouth", "face", "fuse")
+
+
+@dataclass
+class TrainConfig:
+    model: ModelParams
+    opt: OptimizationParams
+    mouth_iterations: int = 50000
+    face_iterations: int = 50000
+    fuse_iterations: int = 10000
+    face_init_num: int = 2000
+    face_grad_threshold: float = 0.0005
+    fuse_opacity_lr: float = 0.001
+    max_minutes: float = 0.0  # > 0: save and stop after this long (resume later)
+    seed: int = 0
+    log_every: int = 10
+    image_every: int = 1000
+    backend: str = "auto"
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def checkpoint_path(model_path: Path, stage: str, tag: str = "latest") -> Path:
+    return Path(model_path) / f"chkpnt_{stage}_{tag}.pth"
+
+
+def build_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> GaussianBranch:
+    """A fresh mouth or face branch for this subject."""
+    m = cfg.model
+    if stage == "mouth":
+        sched = mouth_schedule(cfg.mouth_iterations, None)
+        gaussians = GaussianModel.random_init(m.init_num, m.sh_degree, seed=cfg.seed).to(device)
+        net = MouthMotionNet(audio_in_dim=data.audio_channels, use_jaw=data.has_jaw).to(device)
+        threshold = cfg.opt.densify_grad_threshold
+    else:
+        sched = face_schedule(cfg.face_iterations)
+        gaussians = GaussianModel.random_init(cfg.face_init_num, m.sh_degree, seed=cfg.seed + 1).to(device)
+        net = FaceMotionNet(audio_in_dim=data.audio_channels, exp_method=m.exp_method).to(device)
+        threshold = cfg.face_grad_threshold
+    return GaussianBranch(gaussians, net, cfg.opt, sched, data.extent, threshold)
+
+
+def load_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> GaussianBranch:
+    """The finished mouth or face branch, from its latest checkpoint (for the fuse stage and synthesis)."""
+    path = checkpoint_path(Path(cfg.model.model_path), stage)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: train the {stage} stage first (train.py --stage {stage}).")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    branch = build_branch(stage, data, cfg, device)
+    branch.load_state_dict(ckpt["branches"][stage], device)
+    return branch
+
+
+class StageRun:
+    """State of one stage's run: its branches, schedule and sampler."""
+
+    def __init__(self, stage: str, data, cfg: TrainConfig, device: torch.device):
+        self.stage, self.data, self.cfg, self.device = stage, data, cfg, device
+        if stage == "fuse":
+            self.sched = fuse_schedule(cfg.fuse_iterations)
+            self.branches = {"face": load_branch("face", data, cfg, device),
+                             "mouth": load_branch("mouth", data, cfg, device)}
+            self._freeze_for_fuse()
+        else:
+            branch = build_branch(stage, data, cfg, device)
+            self.sched = branch.sched
+            self.branches = {stage: branch}
+        self.sampler = FrameSampler(data.num_frames, seed=cfg.seed)
+        self.step = 0
+
+    def _freeze_for_fuse(self) -> None:
+        """Fuse trains colours of both fields and the face's opacity; nothing else moves."""
+        trainable = {"face": {"sh0", "shN", "logit_opacities"}, "mouth": {"sh0", "shN"}}
+        for name, branch in self.branches.items():
+            branch.train_motion = False
+            branch.densify.densify_until = 0
+            for p in branch.net.parameters():
+                p.requires_grad_(False)
+            for key, p in branch.gaussians.params.items():
+                p.requires_grad_(key in trainable[name])
+            for g in branch.optimizer.param_groups:
+                if g["name"] == "logit_opacities":
+                    g["lr"] = self.cfg.fuse_opacity_lr
+                if g["name"] not in trainable[name]:
+                    g["lr"] = 0.0
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"config": self.cfg.to_dict(), "stage": self.stage, "step": self.step,
+                "branches": {k: b.state_dict() for k, b in self.branches.items()},
+                "sampler": self.sampler.state_dict(), "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, b in self.branches.items():
+            b.load_state_dict(state["branches"][name], self.device)
+        if self.stage == "fuse":
+            self._freeze_for_fuse()
+        self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = int(state["step"])
+
+    def save(self, final: bool = False) -> Path:
+        model_path = Path(self.cfg.model.model_path)
+        state = self.state_dict()
+        latest = save_torch(checkpoint_path(model_path, self.stage), state)
+        if final or self.step % self.sched.checkpoint_every == 0:
+            save_torch(checkpoint_path(model_path, self.stage, str(self.step)), state)
+            for name, b in self.branches.items():
+                if self.stage != "fuse":
+                    b.gaussians.save_ply(model_path / "point_cloud" / f"iteration_{self.step}_{name}" / "point_cloud.ply")
+        return latest
+
+    # ---- one iteration ----------------------------------------------------------------------------
+    def sampling_rule(self, it: int):
+        stats, s = self.data.stats, self.sched
+        if self.stage == "mouth":
+            return mouth_stage_rule(stats, it, s.warm_step, s.select_iter, s.select_interval)
+        if self.stage == "face":
+            return face_stage_rule(stats, it, s.warm_step, s.select_iter, s.select_interval)
+        return None
+
+    def iteration(self, it: int) -> tuple[float, dict, dict]:
+        idx = self.sampler.draw(self.sampling_rule(it))
+        batch = self.data.batch([idx], self.device)
+        W, H, backend, dssim = self.data.width, self.data.height, self.cfg.backend, self.cfg.opt.lambda_dssim
+        for b in self.branches.values():
+            b.update_lr(it)
+        if self.stage == "mouth":
+            loss, logs, aux = mouth_step(self.branches["mouth"], it, batch, W, H, backend, dssim)
+        elif self.stage == "face":
+            loss, logs, aux = face_step(self.branches["face"], it, batch, W, H, backend, dssim)
+        else:
+            loss, logs, aux = fuse_step(self.branches["face"], self.branches["mouth"], it, batch, W, H, backend, dssim)
+        loss.backward()
+        for name, b in self.branches.items():
+            raster = aux["raster"]
+            if self.stage != "fuse" and it <= b.densify.densify_until:
+                b.densify.accumulate(b.densify_state, raster.means2d, raster.radii, W, H)
+            b.step_optimizers(aux["motion_used"])
+            if self.stage != "fuse":
+                changed = b.densify.step(b.gaussians, b.optimizer, b.densify_state, it, b.extent)
+                if changed and self.stage == "mouth":
+                    logs["green_damped"] = damp_green_mouth_gaussians(b)
+                if self.stage == "face" and it > b.densify.densify_from and it % b.densify.interval == 0:
+                    logs["green_pruned"] = prune_green_face_gaussians(b)
+                logs.update({f"densify_{k}": v for k, v in changed.items()})
+        with torch.no_grad():
+            logs["psnr"] = float(psnr(aux["image"], aux["target"]))
+        return float(loss), logs, aux
+
+
+def train_stage(stage: str, data, cfg: TrainConfig) -> dict:
+    """Train one stage to its last iteration (or until interrupted / out of time); returns a summary."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    model_path = Path(cfg.model.model_path)
+    model_path.mkdir(parents=True, exist_ok=True)
+    run = StageRun(stage, data, cfg, device)
+    latest = checkpoint_path(model_path, stage)
+    if latest.is_file():
+        run.load_state_dict(torch.load(latest, map_location="cpu", weights_only=False))
+        log.info("[%s] resuming from iteration %d (%s)", stage, run.step, latest)
+    total = run.sched.iterations
+    summary = {"stage": stage, "iterations": total, "start": run.step}
+    if run.step >= total:
+        log.info("[%s] already finished (%d iterations)", stage, total)
+        return {**summary, "status": "done", "end": run.step}
+
+    writer = _tensorboard(model_path)
+    t0 = time.time()
+    ema_loss = ema_psnr = None
+    status = "done"
+    bar = tqdm(range(run.step + 1, total + 1), desc=f"{stage}", initial=run.step, total=total, dynamic_ncols=True)
+    try:
+        for it in bar:
+            loss, logs, aux = run.iteration(it)
+            run.step = it
+            ema_loss = loss if ema_loss is None else 0.6 * loss + 0.4 * ema_loss
+            ema_psnr = logs["psnr"] if ema_psnr is None else 0.6 * logs["psnr"] + 0.4 * ema_psnr
+            if it % cfg.log_every == 0 or it == total:
+                n = sum(b.gaussians.num_points for b in run.branches.values())
+                bar.set_postfix(loss=f"{ema_loss:.4f}", psnr=f"{ema_psnr:.2f}", pts=n)
+                if writer is not None:
+                    for k, v in logs.items():
+                        writer.add_scalar(f"train_{stage}/{k}", v, it)
+                    writer.add_scalar(f"train_{stage}/loss", loss, it)
+                    writer.add_scalar(f"train_{stage}/num_points", n, it)
+                    writer.add_scalar(f"train_{stage}/it_per_s", (it - summary["start"]) / max(time.time() - t0, 1e-6), it)
+            if writer is not None and (it % cfg.image_every == 0 or it == total):
+                grid = torch.cat([aux["image"][0], aux["target"][0]], dim=1).clamp(0, 1)
+                writer.add_image(f"train_{stage}/render_vs_target", grid.permute(2, 0, 1), it)
+            if it % run.sched.checkpoint_every == 0 and it != total:
+                run.save()
+            if cfg.max_minutes > 0 and (time.time() - t0) / 60 >= cfg.max_minutes and it != total:
+                status = "paused"
+                break
+    except KeyboardInterrupt:
+        run.save()
+        bar.close()
+        log.warning("[%s] interrupted at iteration %d; checkpoint saved, rerun to resume", stage, run.step)
+        raise
+    run.save(final=status == "done")
+    bar.close()
+    elapsed = time.time() - t0
+    summary.update(status=status, end=run.step, seconds=round(elapsed, 2),
+                   it_per_s=round((run.step - summary["start"]) / max(elapsed, 1e-6), 2),
+                   ema_loss=ema_loss, ema_psnr=ema_psnr,
+                   num_points={k: b.gaussians.num_points for k, b in run.branches.items()})
+    metrics_dir = model_path / "metrics"
+    save_json(metrics_dir / f"train_{stage}.json", summary)
+    if writer is not None:
+        writer.close()
+    return summary
+
+
+def _tensorboard(model_path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional on a GPU box
+        log.warning("tensorboard is not installed: no TensorBoard logs")
+        return None
+    return SummaryWriter(str(model_path))

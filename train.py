@@ -1,0 +1,99 @@
+"""Train a DEGSTalk model on one processed subject: mouth field, face field, then their fusion.
+
+    python train.py -s data/<ID> -m output/<ID> --stage all            # the full default schedule
+    python train.py -s data/<ID> -m output/<ID> --stage mouth          # one stage (resumes if interrupted)
+    python train.py -s data/<ID> -m output/<ID> --stage all --fast     # minutes on a CPU, low resolution
+    python train.py -s data/<ID> -m output/<ID> --stage all --max_minutes 9   # a resumable chunk
+
+Each stage writes output/<ID>/chkpnt_<stage>_latest.pth and resumes from it; a finished stage is
+skipped. TensorBoard logs and metrics/*.json go to the model folder.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from arguments import ModelParams, OptimizationParams, PipelineParams, add_group, extract_group, save_cfg_args
+from utils.general_utils import resolve_device, seed_everything
+
+FAST = {"resolution": 128, "mouth_iterations": 600, "face_iterations": 600, "fuse_iterations": 200,
+        "init_num": 2000, "face_init_num": 1000}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_group(p, ModelParams)
+    add_group(p, PipelineParams)
+    add_group(p, OptimizationParams)
+    t = p.add_argument_group("training")
+    t.add_argument("--stage", default="all", choices=["mouth", "face", "fuse", "all"], help="stage(s) to train")
+    t.add_argument("--mouth_iterations", type=int, default=None, help="mouth stage length (default: --iterations)")
+    t.add_argument("--face_iterations", type=int, default=None, help="face stage length (default: --iterations)")
+    t.add_argument("--fuse_iterations", type=int, default=None, help="fuse stage length (default: iterations/5)")
+    t.add_argument("--face_init_num", type=int, default=None, help="random Gaussians of the face field (2000)")
+    t.add_argument("--fast", action="store_true",
+                   help="short low-resolution schedule (128 px, 600/600/200 iterations) for CPU smoke runs and demos")
+    t.add_argument("--max_minutes", type=float, default=0.0,
+                   help="save a checkpoint and stop after this many minutes (rerun to resume); 0 = no limit")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true", help="only warnings")
+    # accepted for upstream command-line compatibility; checkpoints and evaluation are scheduled internally
+    for flag in ("--ip", "--port", "--debug_from", "--test_iterations", "--save_iterations",
+                 "--checkpoint_iterations", "--start_checkpoint"):
+        t.add_argument(flag, nargs="*", help=argparse.SUPPRESS)
+    t.add_argument("--detect_anomaly", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    if not args.source_path or not args.model_path:
+        print("error: give the processed subject (-s data/<ID>) and the output folder (-m output/<ID>)", file=sys.stderr)
+        return 2
+    if args.fast:
+        for key, value in FAST.items():
+            if getattr(args, key, None) in (None, -1, ModelParams.init_num):
+                setattr(args, key, value)
+    from scene.dataset_adapter import load_training_data
+    from scene.trainer import STAGES, TrainConfig, train_stage
+
+    model = extract_group(args, ModelParams)
+    opt = extract_group(args, OptimizationParams)
+    device = resolve_device(model.device)
+    seed_everything(args.seed)
+    its = opt.iterations
+    cfg = TrainConfig(model=model, opt=opt,
+                      mouth_iterations=args.mouth_iterations or its, face_iterations=args.face_iterations or its,
+                      fuse_iterations=args.fuse_iterations or max(its // 5, 1),
+                      face_init_num=args.face_init_num or 2000, max_minutes=args.max_minutes, seed=args.seed,
+                      backend=model.backend, device=str(device))
+    Path(model.model_path).mkdir(parents=True, exist_ok=True)
+    save_cfg_args(model.model_path, args)
+    try:
+        data = load_training_data(model, device)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    for stage in stages:
+        try:
+            summary = train_stage(stage, data, cfg)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: checkpoint saved in {model.model_path}; run the same command to resume", file=sys.stderr)
+            return 130
+        except FileNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"[{stage}] {summary['status']} at iteration {summary['end']}/{summary['iterations']}"
+              + (f"  {summary['it_per_s']} it/s, PSNR(ema) {summary['ema_psnr']:.2f}" if "it_per_s" in summary else ""))
+        if summary["status"] == "paused":
+            print("paused (--max_minutes): run the same command to continue")
+            return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
