@@ -120,28 +120,32 @@ def tri_plane_encode(
     P, F = tables.shape[1:]
     L = scales.shape[0]
 
+    a_axis, b_axis = (list(axes) for axes in zip(*PLANE_AXES))  # plane p reads axes a[p], b[p]
     u = (coords.reshape(-1, 3) + bound) / (2 * bound)  # [M, 3]
-    planes = u[:, PLANE_AXES]  # [M, 3, 2]
-    inside = ((planes >= 0) & (planes <= 1)).all(-1)  # [M, 3]
-    pos = planes.clamp(0, 1)[:, :, None, :] * scales[:, None].to(u.dtype) + 0.5  # [M, 3, L, 2]
+    inside_axis = (u >= 0) & (u <= 1)  # [M, 3]
+    inside = inside_axis[:, a_axis] & inside_axis[:, b_axis]  # [M, 3] per plane
+    # Positions per input axis (shared by the two planes that read it), then picked per plane.
+    pos = u.clamp(0, 1)[:, :, None] * scales.to(u.dtype) + 0.5  # [M, 3 axes, L]
     cell_f = torch.floor(pos)
-    frac = pos - cell_f  # [M, 3, L, 2]
+    frac = pos - cell_f  # [M, 3 axes, L]
     cell = cell_f.long()
+    fx, fy = frac[:, a_axis], frac[:, b_axis]  # [M, 3 planes, L]
+    cx, cy = cell[:, a_axis], cell[:, b_axis]  # [M, 3 planes, L]
 
-    corners = torch.tensor(_CORNERS, device=coords.device)  # [4, 2]
-    ij = cell[:, :, :, None, :] + corners  # [M, 3, L, 4, 2]
-    # Bilinear weights: frac on the "1" side of each axis, 1 - frac on the "0" side.
-    side = corners.to(frac.dtype)  # [4, 2]
-    w = (frac[:, :, :, None, :] * side + (1 - frac[:, :, :, None, :]) * (1 - side)).prod(-1)  # [M, 3, L, 4]
+    # Bilinear weights of the corners (0,0), (1,0), (0,1), (1,1).
+    gx, gy = 1 - fx, 1 - fy
+    w = torch.stack([gx * gy, fx * gy, gx * fy, fx * fy], dim=-1)  # [M, 3, L, 4]
 
-    dense_idx = ij[..., 0] + ij[..., 1] * strides[:, None]  # [M, 3, L, 4]
+    plane_start = torch.arange(3, device=coords.device)[:, None] * P + offsets  # [3, L]
+    deltas = torch.stack([torch.zeros_like(strides), torch.ones_like(strides), strides, strides + 1], -1)  # [L, 4]
+    idx = (cx + cy * strides + plane_start)[..., None] + deltas  # [M, 3, L, 4] (dense levels)
     if bool(hashed.any()):
-        hash_idx = (ij[..., 0] * _HASH_PRIMES[0]) ^ ((ij[..., 1] * _HASH_PRIMES[1]) & _UINT32)
-        dense_idx = torch.where(hashed[:, None], hash_idx, dense_idx)
-    idx = dense_idx % sizes[:, None] + offsets[:, None]  # [M, 3, L, 4]
-    idx = idx + torch.arange(3, device=coords.device)[:, None, None] * P
+        corners = torch.tensor(_CORNERS, device=coords.device)  # [4, 2]
+        i, j = cx[..., None] + corners[:, 0], cy[..., None] + corners[:, 1]  # [M, 3, L, 4]
+        hash_idx = ((i * _HASH_PRIMES[0]) ^ ((j * _HASH_PRIMES[1]) & _UINT32)) % sizes[:, None]
+        idx = torch.where(hashed[:, None], hash_idx + plane_start[..., None], idx)
 
-    feats = tables.reshape(3 * P, F)[idx]  # [M, 3, L, 4, F]
+    feats = tables.reshape(3 * P, F).index_select(0, idx.reshape(-1)).view(*idx.shape, F)  # [M, 3, L, 4, F]
     out = (w[..., None] * feats).sum(-2)  # [M, 3, L, F]
     out = out * inside[:, :, None, None].to(out.dtype)
     return out.reshape(*batch_dims, 3 * L * F)
