@@ -96,7 +96,7 @@ def tri_plane_encode(
     strides: Tensor,  # [L] int64, res_l + 1
     offsets: Tensor,  # [L] int64, start of each level in a plane's table
     sizes: Tensor,  # [L] int64, entries of each level
-    hashed: Tensor,  # [L] bool
+    hashed: Tensor | None,  # [L] bool, or None when no level hashes
     bound: float,
 ) -> Tensor:
     """Bilinear tri-plane lookup of `coords` in three multi-level tables (the reference op).
@@ -108,7 +108,8 @@ def tri_plane_encode(
         coords: points [..., 3] in world units; the box [-bound, bound]^3 maps onto [0, 1]^3.
         tables: feature tables [3, P, F] for the planes xy, yz, xz; level l of a plane occupies
             rows offsets[l] : offsets[l] + sizes[l].
-        scales, strides, offsets, sizes, hashed: per-level layout from `grid_layout` as tensors.
+        scales, strides, offsets, sizes, hashed: per-level layout from `grid_layout` as tensors
+            (`hashed` None when no level hashes: skips the hash path and a device sync).
         bound: half the side of the encoded cube.
 
     Returns:
@@ -139,7 +140,7 @@ def tri_plane_encode(
     plane_start = torch.arange(3, device=coords.device)[:, None] * P + offsets  # [3, L]
     deltas = torch.stack([torch.zeros_like(strides), torch.ones_like(strides), strides, strides + 1], -1)  # [L, 4]
     idx = (cx + cy * strides + plane_start)[..., None] + deltas  # [M, 3, L, 4] (dense levels)
-    if bool(hashed.any()):
+    if hashed is not None and bool(hashed.any()):
         corners = torch.tensor(_CORNERS, device=coords.device)  # [4, 2]
         i, j = cx[..., None] + corners[:, 0], cy[..., None] + corners[:, 1]  # [M, 3, L, 4]
         hash_idx = ((i * _HASH_PRIMES[0]) ^ ((j * _HASH_PRIMES[1]) & _UINT32)) % sizes[:, None]
@@ -205,8 +206,9 @@ class TriPlaneEncoder(nn.Module):
         return list(self.layout.resolutions)
 
     def forward(self, coords: Tensor) -> Tensor:  # [..., 3] -> [..., 3*L*F]
+        hashed = self.hashed if any(self.layout.hashed) else None
         return tri_plane_encode(coords, self.embeddings, self.scales, self.strides, self.offsets,
-                                self.sizes, self.hashed, self.bound)
+                                self.sizes, hashed, self.bound)
 
     def extra_repr(self) -> str:
         return (f"levels={self.num_levels}, level_dim={self.level_dim}, resolutions={self.resolutions}, "
