@@ -1,0 +1,181 @@
+"""Per-frame quantities the trainer needs, as pure functions on arrays (upstream-facts section 2).
+
+Region masks are packed into one uint8 label map per frame, one bit per region, so a frame's masks
+cost H*W bytes and decode with a few bit operations on any device (numpy or torch):
+
+    bit 0  FACE_ONLY   parsing blue (0, 0, 255)
+    bit 1  MOUTH_GRAY  parsing gray (100, 100, 100): mouth interior
+    bit 2  NECK        parsing green (0, 255, 0)
+    bit 3  CLOTH       parsing red (255, 0, 0)
+    bit 4  HAIR        parsing black (0, 0, 0)
+    bit 5  TEETH       teeth_mask
+    bit 6  BACKGROUND  parsing white (255, 255, 255)
+
+Masks the trainer uses (upstream names): face = blue XOR teeth, face_only = blue, mouth = gray OR
+teeth, hair, neck, cloth, teeth, bg.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+FACE_ONLY, MOUTH_GRAY, NECK, CLOTH, HAIR, TEETH, BACKGROUND = (1 << k for k in range(7))
+PARSING_COLORS = {  # bit -> RGB as stored in parsing/<i>.png
+    FACE_ONLY: (0, 0, 255),
+    MOUTH_GRAY: (100, 100, 100),
+    NECK: (0, 255, 0),
+    CLOTH: (255, 0, 0),
+    HAIR: (0, 0, 0),
+    BACKGROUND: (255, 255, 255),
+}
+MASK_NAMES = ("face_mask", "face_only_mask", "mouth_mask", "hair_mask", "neck_mask", "cloth_mask",
+              "teeth_mask", "bg_mask")
+LIPS = slice(48, 60)  # outer lip landmarks (iBUG 68)
+INNER_LIPS = slice(60, 68)
+
+
+# ----------------------------------------------------------------------------- masks
+def parsing_bits(parsing: np.ndarray, teeth: np.ndarray | None = None, tol: int = 10) -> np.ndarray:
+    """Pack a parsing image and a teeth mask into the label map.
+
+    Args:
+        parsing: [H, W, 3] uint8 RGB in the upstream colour code.
+        teeth: [H, W] bool teeth mask, or None.
+        tol: per-channel tolerance around each colour (0 = exact, as upstream; a little slack keeps a
+            re-encoded PNG readable). Pixels of any other colour get no region bit.
+
+    Returns:
+        [H, W] uint8 label map (bits above).
+    """
+    assert parsing.ndim == 3 and parsing.shape[2] == 3, parsing.shape
+    px = parsing.astype(np.int16)
+    bits = np.zeros(parsing.shape[:2], dtype=np.uint8)
+    for bit, color in PARSING_COLORS.items():
+        match = (np.abs(px - np.array(color, np.int16)) <= tol).all(-1)
+        bits[match] |= bit
+    if teeth is not None:
+        assert teeth.shape == parsing.shape[:2], (teeth.shape, parsing.shape)
+        bits[teeth] |= TEETH
+    return bits
+
+
+def masks_from_bits(bits: Any) -> dict[str, Any]:
+    """Label map(s) [..., H, W] (numpy or torch uint8) -> bool masks of the same shape by upstream name."""
+    def has(bit: int):
+        return (bits & bit) != 0
+
+    blue, gray, teeth = has(FACE_ONLY), has(MOUTH_GRAY), has(TEETH)
+    return {
+        "face_mask": blue ^ teeth,
+        "face_only_mask": blue,
+        "mouth_mask": gray | teeth,
+        "hair_mask": has(HAIR),
+        "neck_mask": has(NECK),
+        "cloth_mask": has(CLOTH),
+        "teeth_mask": teeth,
+        "bg_mask": has(BACKGROUND),
+    }
+
+
+def resize_bits(bits: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a label map (bits never mix)."""
+    if (bits.shape[1], bits.shape[0]) == tuple(size_wh):
+        return bits
+    return cv2.resize(bits, size_wh, interpolation=cv2.INTER_NEAREST)
+
+
+def resize_rgb(img: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
+    """Area resize of an RGB frame (no-op at native size)."""
+    if (img.shape[1], img.shape[0]) == tuple(size_wh):
+        return img
+    return cv2.resize(img, size_wh, interpolation=cv2.INTER_AREA)
+
+
+# ----------------------------------------------------------------------------- landmarks
+def lips_rect(lms: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Square box around the outer lips, in (row, col) order as upstream: [rmin, rmax, cmin, cmax].
+
+    Args:
+        lms: [68, 2] landmarks (x, y) in the pixels of an image of (height, width).
+    Returns:
+        int64 [4]; the box side is the larger extent of landmarks 48-59, clamped to the image.
+    """
+    lips = lms[LIPS]
+    rmin, rmax = int(lips[:, 1].min()), int(lips[:, 1].max())
+    cmin, cmax = int(lips[:, 0].min()), int(lips[:, 0].max())
+    rc, cc = (rmin + rmax) // 2, (cmin + cmax) // 2
+    half = max(rmax - rmin, cmax - cmin) // 2
+    return np.array([max(0, rc - half), min(height, rc + half), max(0, cc - half), min(width, cc + half)],
+                    dtype=np.int64)
+
+
+def mouth_opening(lms: np.ndarray) -> np.ndarray:
+    """Vertical extent (pixels) of the inner-lip landmarks 60-67: [..., 68, 2] -> [...]."""
+    inner_y = lms[..., INNER_LIPS, 1]
+    return inner_y.max(-1) - inner_y.min(-1)
+
+
+def mouth_bounds(openings: np.ndarray) -> np.ndarray:
+    """Per-frame [lb, ub, cur] from the openings [N] of a split (lb/ub = the split's min/max) -> [N, 3]."""
+    openings = np.asarray(openings, dtype=np.float32)
+    lb, ub = float(openings.min()), float(openings.max())
+    return np.stack([np.full_like(openings, lb), np.full_like(openings, ub), openings], axis=1)
+
+
+# ----------------------------------------------------------------------------- action units, 3DMM
+def au_features(au: dict[str, np.ndarray]) -> dict[str, Any]:
+    """AU columns (read_au_csv) -> what the samplers and the T-style face branch use.
+
+    Returns:
+        au25 [N] clipped to its 95th percentile; au25_stats {p25, p50, p75, max} of the clipped
+        values (max = the clipped 95th percentile); blink [N] = clip(AU45, 0, 2) / 2;
+        au_exp [N, 6] = [AU01, AU04, AU05, AU06, AU07, clip(AU45, 0, 2)].
+    """
+    au25 = np.asarray(au["AU25_r"], dtype=np.float32)
+    au25 = np.clip(au25, 0.0, np.percentile(au25, 95)).astype(np.float32)
+    eye = np.clip(au["AU45_r"], 0.0, 2.0).astype(np.float32)
+    stats = {"p25": float(np.percentile(au25, 25)), "p50": float(np.percentile(au25, 50)),
+             "p75": float(np.percentile(au25, 75)), "max": float(au25.max())}
+    au_exp = np.stack([au["AU01_r"], au["AU04_r"], au["AU05_r"], au["AU06_r"], au["AU07_r"], eye], axis=1)
+    return {"au25": au25, "au25_stats": stats, "blink": eye / 2.0, "au_exp": au_exp.astype(np.float32)}
+
+
+def exp_3dmm(smirk: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """SMIRK codes -> (3dmm_exp [N, 52] = expression 50 + eyelid 2, 3dmm_jaw [N, 3])."""
+    exp = np.concatenate([smirk["expression_params"], smirk["eyelid_params"]], axis=1).astype(np.float32)
+    return exp, smirk["jaw_params"].astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- background
+def erode_min(mask: np.ndarray, size: int = 13) -> np.ndarray:
+    """Binary erosion with a size x size min filter and reflect padding (upstream's morph_fn)."""
+    kernel = np.ones((size, size), np.uint8)
+    return cv2.erode(mask.astype(np.uint8), kernel, borderType=cv2.BORDER_REFLECT) > 0
+
+
+def placeholder_bg_with_hair(frame: np.ndarray, bits: np.ndarray, bc: np.ndarray,
+                             torso_rgba: np.ndarray | None = None) -> np.ndarray:
+    """PLACEHOLDER for data_utils.background (parsing helper): DEGSTalk's per-frame background with hair.
+
+    Follows upstream-facts "D per-frame background with hair": pixels in erode13(face_only | mouth)
+    | mouth | neck | cloth are cleared, the torso image (RGBA) is composited over, and pixels left
+    at exact black get bc.jpg. Without a torso image the neck and cloth come straight from the frame
+    (no vertical neck in-painting), which is where this differs from the real step.
+    """
+    m = masks_from_bits(bits)
+    region = m["face_only_mask"] | m["mouth_mask"]
+    clear = erode_min(region) | m["mouth_mask"] | m["neck_mask"] | m["cloth_mask"]
+    out = frame.copy()
+    out[clear] = 0
+    if torso_rgba is None:
+        torso_rgba = np.zeros(frame.shape[:2] + (4,), np.uint8)
+        body = m["neck_mask"] | m["cloth_mask"]
+        torso_rgba[body, :3] = frame[body]
+        torso_rgba[body, 3] = 255
+    alpha = torso_rgba[..., 3:4].astype(np.float32) / 255.0
+    out = (out * (1.0 - alpha) + torso_rgba[..., :3] * alpha + 0.5).astype(np.uint8)
+    black = (out == 0).all(-1)
+    out[black] = bc[black]
+    return out
