@@ -1,0 +1,215 @@
+"""Decode the input video: frames to `ori_imgs/<i>.jpg` at 25 fps (task 2) and audio (task 1).
+
+Audio: `aud.wav` (16 kHz mono), split into `aud_train.wav` / `aud_novel.wav` at the frame boundary of
+the train/val split (frame int(N*10/11), i.e. 10/11 of the duration as upstream, rounded to a frame
+so audio and cameras split at the same instant), then audio features for each of the three through
+`data_utils.audio_features`, with exactly one row per video frame.
+
+Also the small helpers every step shares: the frame count, frame paths, the one-line user error.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from utils.io_utils import atomic_path, load_json, save_json
+from utils.video_io import extract_audio, ffmpeg_exe, probe_video
+
+log = logging.getLogger(__name__)
+
+FPS = 25
+SAMPLE_RATE = 16000
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
+TRAIN_FRACTION = (10, 11)  # train = first int(N * 10 / 11) frames, as upstream
+FRAMES_META = "frames.json"
+
+
+class PreprocessError(ValueError):
+    """A user-facing error: one line that names the bad path and what to do."""
+
+
+class NoAudioError(PreprocessError):
+    """The input video has no audio track."""
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def frame_path(data_dir: Path, i: int, ext: str = "jpg") -> Path:
+    return Path(data_dir) / "ori_imgs" / f"{i}.{ext}"
+
+
+def n_train_frames(n_frames: int) -> int:
+    return int(n_frames * TRAIN_FRACTION[0] / TRAIN_FRACTION[1])
+
+
+def frame_count(data_dir: Path) -> int:
+    """Number of frames in `ori_imgs/`: from frames.json, else the contiguous 0.jpg, 1.jpg, ... run
+    (folders made by the original pipeline have no frames.json)."""
+    data_dir = Path(data_dir)
+    meta = data_dir / FRAMES_META
+    if meta.is_file():
+        return int(load_json(meta)["n_frames"])
+    n = 0
+    while frame_path(data_dir, n).is_file():
+        n += 1
+    if n == 0:
+        raise PreprocessError(f"No frames in {data_dir / 'ori_imgs'}: run `process.py <video> --task 2` first")
+    return n
+
+
+def read_frame(data_dir: Path, i: int) -> np.ndarray:
+    """ori_imgs/<i>.jpg as RGB uint8 [H, W, 3]."""
+    path = frame_path(data_dir, i)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise PreprocessError(f"Cannot read frame {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def frame_size(data_dir: Path) -> tuple[int, int]:
+    """(width, height) of the extracted frames."""
+    meta = Path(data_dir) / FRAMES_META
+    if meta.is_file():
+        m = load_json(meta)
+        return int(m["width"]), int(m["height"])
+    h, w = read_frame(data_dir, 0).shape[:2]
+    return w, h
+
+
+def check_video(video: Path):
+    """probe_video with one-line errors for a missing or unreadable file."""
+    video = Path(video)
+    if not video.exists():
+        raise PreprocessError(f"Video does not exist: {video}")
+    try:
+        return probe_video(video)
+    except ValueError as e:
+        raise PreprocessError(f"{e}: the file is truncated or not a video; re-export it (e.g. ffmpeg -i in.mp4 "
+                              f"-c:v libx264 -c:a aac out.mp4)") from e
+
+
+# ----------------------------------------------------------------------------- task 2: frames
+def frames_complete(data_dir: Path) -> bool:
+    meta = Path(data_dir) / FRAMES_META
+    if not meta.is_file():
+        return False
+    n = int(load_json(meta)["n_frames"])
+    return n > 0 and frame_path(data_dir, 0).is_file() and frame_path(data_dir, n - 1).is_file()
+
+
+def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, jpeg_q: int = 1) -> str:
+    """Extract every frame at 25 fps to `ori_imgs/<i>.jpg` (0-based, unpadded; ffmpeg -q:v 1 as upstream).
+
+    A video at another rate is resampled (ffmpeg fps filter: frames are picked by timestamp, so the
+    audio stays aligned) with a warning. A truncated file is decoded as far as it goes, with a warning.
+    Frames go to a temporary folder first; `frames.json` is written last and marks the step complete.
+    """
+    data_dir = Path(data_dir)
+    video = Path(video) if video is not None else data_dir / f"{data_dir.name}.mp4"
+    if not force and frames_complete(data_dir):
+        return f"frames: {frame_count(data_dir)} frames already in ori_imgs/ (skipped)"
+    info = check_video(video)
+    if abs(info.fps - FPS) > 0.01:
+        log.warning("%s runs at %.3f fps: resampling to %d fps (frames picked by timestamp; audio stays aligned)",
+                    video, info.fps, FPS)
+    out_dir = data_dir / "ori_imgs"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / FRAMES_META).unlink(missing_ok=True)
+    tmp_dir = out_dir / ".frames_tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir()
+    try:
+        cmd = [ffmpeg_exe(), "-nostdin", "-y", "-v", "error", "-i", str(video), "-vf", f"fps={FPS}",
+               "-qmin", "1", "-q:v", str(jpeg_q), "-start_number", "0", str(tmp_dir / "%d.jpg")]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        n = len(list(tmp_dir.glob("*.jpg")))
+        if n == 0:
+            last = (res.stderr.strip().splitlines() or ["no frames decoded"])[-1]
+            raise PreprocessError(f"Could not decode any frame from {video} ({last})")
+        if res.returncode != 0 or res.stderr.strip():
+            log.warning("ffmpeg reported errors while decoding %s (truncated or damaged file?): %s",
+                        video, (res.stderr.strip().splitlines() or [""])[-1])
+        expected = int(round(info.duration * FPS))
+        if n < expected - 2:
+            log.warning("%s: decoded %d frames but its header says %.2f s = %d frames: the file looks "
+                        "truncated; using the %d decoded frames", video, n, info.duration, expected, n)
+        for i in range(n):
+            os.replace(tmp_dir / f"{i}.jpg", frame_path(data_dir, i))
+        for stale in out_dir.glob("*.jpg"):  # frames left from an earlier, longer run
+            if stale.stem.isdigit() and int(stale.stem) >= n:
+                stale.unlink()
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    save_json(data_dir / FRAMES_META, {"n_frames": n, "fps": FPS, "width": info.width, "height": info.height,
+                                       "source": str(video), "source_fps": info.fps,
+                                       "source_duration": info.duration, "has_audio": info.has_audio})
+    note = f" (resampled from {info.fps:g} fps)" if abs(info.fps - FPS) > 0.01 else ""
+    return f"frames: {n} frames {info.width}x{info.height} at {FPS} fps{note} -> ori_imgs/"
+
+
+# ----------------------------------------------------------------------------- task 1: audio
+def _wav_samples(path: Path) -> int:
+    import soundfile as sf
+
+    return sf.info(str(path)).frames
+
+
+def split_audio(wav: Path, n_frames: int, train_out: Path, novel_out: Path) -> tuple[int, int]:
+    """Cut a 16 kHz wav at frame int(N*10/11) (640 samples a frame). Returns the two frame counts."""
+    import soundfile as sf
+
+    audio, sr = sf.read(str(wav), dtype="int16")
+    if sr != SAMPLE_RATE:
+        raise PreprocessError(f"{wav} is {sr} Hz, expected {SAMPLE_RATE}: delete it and rerun --task 1")
+    n_train = n_train_frames(n_frames)
+    cut = min(n_train * SAMPLES_PER_FRAME, len(audio))
+    for path, part in ((train_out, audio[:cut]), (novel_out, audio[cut:])):
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), part, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    return n_train, n_frames - n_train
+
+
+def run_audio(data_dir: Path, force: bool = False, video: Path | None = None, extractor: str = "phoneme",
+              n_frames: int | None = None, **feature_opts) -> str:
+    """aud.wav (16 kHz mono from any rate and channel count), the train/novel split, and features.
+
+    `n_frames` defaults to the extracted frame count (else round(duration * 25)); aud.wav features get
+    exactly that many rows. Raises NoAudioError when the video has no audio track.
+    """
+    data_dir = Path(data_dir)
+    video = Path(video) if video is not None else data_dir / f"{data_dir.name}.mp4"
+    aud = data_dir / "aud.wav"
+    if force or not aud.is_file():
+        info = check_video(video)
+        if not info.has_audio:
+            raise NoAudioError(f"{video} has no audio track: add one (ffmpeg -i {video.name} -i speech.wav -map 0:v "
+                               f"-map 1:a -c:v copy out.mp4) or put a 16 kHz aud.wav in {data_dir}")
+        try:
+            extract_audio(video, aud, sample_rate=SAMPLE_RATE)
+        except ValueError as e:
+            raise PreprocessError(str(e)) from e
+    if n_frames is None:
+        try:
+            n_frames = frame_count(data_dir)
+        except PreprocessError:
+            n_frames = int(round(check_video(video).duration * FPS))
+    train, novel = data_dir / "aud_train.wav", data_dir / "aud_novel.wav"
+    n_train = n_train_frames(n_frames)
+    cut = min(n_train * SAMPLES_PER_FRAME, _wav_samples(aud))
+    if force or not (train.is_file() and novel.is_file() and _wav_samples(train) == cut
+                     and _wav_samples(novel) == _wav_samples(aud) - cut):
+        split_audio(aud, n_frames, train, novel)
+    from data_utils.audio_features import load_features, run_audio_features  # lazy: heavy imports
+
+    shapes = []
+    for wav, n in ((aud, n_frames), (train, n_train), (novel, n_frames - n_train)):
+        out = run_audio_features(wav, extractor, n_frames=n, force=force, **feature_opts)
+        shapes.append(tuple(load_features(out, expected_extractor=extractor).array.shape))
+    secs = _wav_samples(aud) / SAMPLE_RATE
+    return (f"audio: aud.wav {secs:.2f} s 16 kHz mono, split at frame {n_train}/{n_frames}; "
+            f"{extractor} features {shapes[0]} (train {shapes[1][0]}, novel {shapes[2][0]} rows)")
