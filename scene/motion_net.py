@@ -86,8 +86,14 @@ def _as_batch(audio_code: Tensor, *conds: Tensor) -> tuple[bool, Tensor, list[Te
 
 
 def _scaled_matmul(att: Tensor, weight: Tensor, code: Tensor) -> Tensor:
-    """(att * code) @ weight.T for every frame without forming [B, N, K]: [N,K], [H,K], [B,K] -> [B,N,H]."""
-    return torch.matmul(att, (weight * code[:, None, :]).transpose(1, 2))
+    """(att * code_b) @ weight.T for every frame b as one GEMM: [N,K], [H,K], [B,K] -> [N,B,H].
+
+    Folds each frame's code into the weight ((att * c) W^T = att (W * c)^T), so nothing of size
+    [B, N, K] is formed and all frames share one [N, K] x [K, B*H] matrix product.
+    """
+    (N, K), (H, _), B = att.shape, weight.shape, code.shape[0]
+    per_frame = (weight * code[:, None, :]).reshape(B * H, K)  # [B*H, K]
+    return (att @ per_frame.T).view(N, B, H)
 
 
 class _MotionBase(nn.Module):
@@ -183,9 +189,10 @@ class FaceMotionNet(_MotionBase):
         unbatched, code, (expr,) = _as_batch(audio_code, expression)
         _, w_a, w_e = self.sigma_net.split_first(self.in_dim, self.audio_dim, self.eye_dim)
         enc_e = self.encode_expression(expr)  # [B, eye_dim]
-        h = (feats.sigma_x + _scaled_matmul(feats.aud_att, w_a, code)
-             + _scaled_matmul(feats.eye_att, w_e, enc_e))  # [B, N, 64]
-        h = self.sigma_net.forward_tail(h)  # [B, N, 11]
+        att = torch.cat([feats.aud_att, feats.eye_att], dim=-1)  # [N, A+E]
+        h = feats.sigma_x[:, None, :] + _scaled_matmul(att, torch.cat([w_a, w_e], 1),
+                                                       torch.cat([code, enc_e], -1))  # [N, B, 64]
+        h = self.sigma_net.forward_tail(h).transpose(0, 1).contiguous()  # [B, N, 11]
         B, N = h.shape[:2]
         out = {
             "d_xyz": h[..., 0:3] * 1e-2,
