@@ -2,8 +2,8 @@
 
 Method (all from the subject's own landmarks, nothing downloaded):
 1. Canonical face: generalized Procrustes (similarity fits on the rigid points, mesh_topology.RIGID)
-   over the frames' MediaPipe 3-D landmarks, frontalised (eye line = +X, forehead up = +Y, face
-   looking along +Z), centred on the mesh centroid (the world origin) and scaled to metres by an
+   over the frames' MediaPipe 3-D landmarks, oriented with the eye line along +X and the mean
+   viewing direction of the video along +Z (so the average pose is near identity), centred on the mesh centroid (the world origin) and scaled to metres by an
    average adult outer eye-corner distance (EYE_CORNER_DISTANCE_M).
 2. Focal search as upstream (minimum median reprojection error over a range; upstream 500..1450 px
    for 512 px frames): for each focal, perspective PnP per sampled frame (SQPnP + LM), then the rigid
@@ -31,7 +31,7 @@ import numpy as np
 
 from data_utils.frames import PreprocessError, frame_count, frame_size, n_train_frames
 from data_utils.landmarks import load_landmarks
-from data_utils.mesh_topology import EYE_CORNERS, FOREHEAD_TOP, CHIN, N_MESH_POINTS, RIGID
+from data_utils.mesh_topology import EYE_CORNERS, N_MESH_POINTS, RIGID
 from data_utils.pose_math import (euler_to_rot, pose_jitter, rot_to_euler, rotation_angle_deg,
                                   smooth_poses, umeyama)
 from utils.io_utils import load_json, save_json, save_torch
@@ -63,24 +63,25 @@ def build_canonical(points: np.ndarray, rigid: list[int] = RIGID, n_iter: int = 
     ref = shapes[len(shapes) // 2, rigid]
     for _ in range(n_iter):
         aligned = np.empty_like(shapes)
+        view = np.zeros(3)                                     # mean direction toward the camera
         for k, s in enumerate(shapes):
             sc, R, t = umeyama(s[rigid], ref)
             aligned[k] = sc * s @ R.T + t
+            view += R[:, 2]
         mean = aligned.mean(0)
         new_ref = mean[rigid]
         new_ref = (new_ref - new_ref.mean(0)) * (np.linalg.norm(ref - ref.mean(0)) / np.linalg.norm(new_ref - new_ref.mean(0)))
         ref = new_ref + ref.mean(0)
-    return _frontalise(mean)
+    return _frontalise(mean, view)
 
 
-def _frontalise(shape: np.ndarray) -> np.ndarray:
-    """Rotate so the eye line is +X and forehead-over-chin is +Y; centre; scale to metres."""
+def _frontalise(shape: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """Rotate so the eye line is +X and `view` (toward the camera) is +Z; centre; scale to metres."""
     x = shape[EYE_CORNERS[3]] - shape[EYE_CORNERS[0]]          # right outer corner -> left outer corner
     x /= np.linalg.norm(x)
-    up = shape[FOREHEAD_TOP] - shape[CHIN]
-    y = up - x * (up @ x)
-    y /= np.linalg.norm(y)
-    R = np.stack([x, y, np.cross(x, y)])                       # rows: new axes
+    z = view - x * (view @ x)
+    z /= np.linalg.norm(z)
+    R = np.stack([x, np.cross(z, x), z])                       # rows: new axes (right-handed)
     out = (shape - shape[:N_MESH_POINTS].mean(0)) @ R.T
     scale = EYE_CORNER_DISTANCE_M / np.linalg.norm(out[EYE_CORNERS[3]] - out[EYE_CORNERS[0]])
     return out * scale
@@ -218,11 +219,12 @@ def track_complete(data_dir: Path, n: int) -> bool:
 
 
 def run_head_pose(data_dir: Path, force: bool = False, tracker: str = "mediapipe", focal: float | None = None,
-                  smooth_window: int = 9, progress: bool = True) -> str:
+                  smooth_window: int = 9, bfm_dir: Path | None = None, progress: bool = True) -> str:
     """Fit poses and write track_params.pt and transforms_{train,val}.json.
 
     Args:
-        tracker: "mediapipe" (default, this module) or "bfm" (data_utils/optional/bfm_tracker.py).
+        tracker: "mediapipe" (default, this module) or "bfm" (data_utils/optional/bfm_tracker.py, with
+            its model files in `bfm_dir`).
         focal: fixed focal in pixels (skips the search).
         smooth_window: Savitzky-Golay window in frames (odd; 1 disables smoothing).
     """
@@ -235,7 +237,7 @@ def run_head_pose(data_dir: Path, force: bool = False, tracker: str = "mediapipe
     if tracker == "bfm":
         from data_utils.optional.bfm_tracker import run_bfm_tracker
 
-        return run_bfm_tracker(data_dir, force=True, progress=progress)
+        return run_bfm_tracker(data_dir, force=True, progress=progress, bfm_dir=bfm_dir, smooth_window=smooth_window)
     if tracker != "mediapipe":
         raise ValueError(f"unknown tracker {tracker!r} (mediapipe, bfm)")
     width, height = frame_size(data_dir)

@@ -19,8 +19,10 @@ longer gaps raise an error that names the frames. With several faces the largest
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +125,25 @@ class LegacyDetector:
         self._fm.close()
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence MediaPipe's C++ start-up lines (absl/glog write straight to file descriptor 2)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
 def make_detector(kind: str = "auto"):
     """'auto' (tasks when the .task file exists, else legacy), 'tasks' or 'legacy'."""
     path = face_landmarker_path()
@@ -131,11 +152,10 @@ def make_detector(kind: str = "auto"):
         if kind == "legacy":
             log.warning("%s not found: using the legacy face mesh (no blendshapes; expression falls back to a "
                         "landmark PCA). Run scripts/fetch_models.py to get it.", path)
-    if kind == "tasks":
-        return TasksDetector(path)
-    if kind == "legacy":
-        return LegacyDetector()
-    raise ValueError(f"unknown landmark detector {kind!r} (auto, tasks, legacy)")
+    if kind not in ("tasks", "legacy"):
+        raise ValueError(f"unknown landmark detector {kind!r} (auto, tasks, legacy)")
+    with quiet_native_stderr():
+        return TasksDetector(path) if kind == "tasks" else LegacyDetector()
 
 
 # ----------------------------------------------------------------------------- gaps
@@ -230,14 +250,14 @@ def run_landmarks(data_dir: Path, force: bool = False, detector: str = "auto", m
                   progress: bool = True) -> str:
     """Detect landmarks on every frame of ori_imgs/ and write the files listed in the module docstring."""
     data_dir = Path(data_dir)
+    if detector == "face_alignment":  # MediaPipe 478 points, then FAN .lms on top
+        from data_utils.optional.face_alignment_lms import run_face_alignment
+
+        return run_face_alignment(data_dir, force=force, progress=progress)
     n = frame_count(data_dir)
     if not force and landmarks_complete(data_dir, n):
         meta = load_json(data_dir / "landmarks.json")
         return f"landmarks: {n} frames already done ({meta.get('detector')}; skipped)"
-    if detector == "face_alignment":
-        from data_utils.optional.face_alignment_lms import run_face_alignment
-
-        return run_face_alignment(data_dir, force=True, progress=progress)
     det = make_detector(detector)
     points = np.zeros((n, N_POINTS, 3), np.float32)
     blend = np.zeros((n, N_BLENDSHAPES), np.float32) if det.name == "tasks" else None
@@ -246,7 +266,8 @@ def run_landmarks(data_dir: Path, force: bool = False, detector: str = "auto", m
     multi = []
     try:
         for i in tqdm(range(n), desc=f"landmarks ({det.name})", unit="frame", disable=not progress):
-            res = det(read_frame(data_dir, i), i)
+            with quiet_native_stderr() if i == 0 else contextlib.nullcontext():
+                res = det(read_frame(data_dir, i), i)
             if res is None:
                 missing[i] = True
                 continue
