@@ -8,6 +8,7 @@ seams do not show (exactly so for models with a receptive field shorter than the
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -25,7 +26,7 @@ def n_steps(n_samples: int, hop: int = HOP) -> int:
 
 def run_chunked(audio: np.ndarray, frame_fn: FrameFn, *, chunk_s: float = 30.0, context_s: float = 2.0,
                 hop: int = HOP, sample_rate: int = SAMPLE_RATE, progress: bool = False,
-                desc: str = "audio") -> np.ndarray:
+                desc: str = "audio", workers: int = 1) -> np.ndarray:
     """Apply `frame_fn` chunk by chunk and stitch the core steps.
 
     Args:
@@ -34,6 +35,8 @@ def run_chunked(audio: np.ndarray, frame_fn: FrameFn, *, chunk_s: float = 30.0, 
         chunk_s: core length of a chunk in seconds (memory scales with chunk_s + 2 * context_s).
         context_s: overlap on each side in seconds, discarded after the call.
         progress: show a tqdm bar over chunks.
+        workers: chunks run in this many threads (for frame functions that release the GIL and
+            are thread-safe); results are stitched in order, memory grows with `workers`.
 
     Returns:
         [n_steps(S), C] features on the global 50-fps grid.
@@ -43,8 +46,8 @@ def run_chunked(audio: np.ndarray, frame_fn: FrameFn, *, chunk_s: float = 30.0, 
     core = max(1, int(round(chunk_s * sample_rate / hop)))
     ctx = max(0, int(round(context_s * sample_rate / hop)))
     starts = list(range(0, total, core))
-    parts: list[np.ndarray] = []
-    for a in tqdm(starts, desc=desc, unit="chunk", disable=not progress or len(starts) < 2, leave=False):
+
+    def run_one(a: int) -> np.ndarray:
         b = min(a + core, total)
         first = max(0, a - ctx)  # first step fed to the model
         s0, s1 = first * hop, min(audio.shape[0], (b + ctx) * hop)
@@ -52,11 +55,18 @@ def run_chunked(audio: np.ndarray, frame_fn: FrameFn, *, chunk_s: float = 30.0, 
         assert feats.ndim == 2, feats.shape
         rows = feats[a - first:b - first]
         if rows.shape[0] < b - a:  # the model returned fewer steps than the grid has (e.g. HuBERT)
-            fill = rows[-1:] if rows.shape[0] else (feats[-1:] if feats.shape[0] else None)
-            if fill is None:
+            fill = rows[-1:] if rows.shape[0] else feats[-1:]
+            if fill.shape[0] == 0:
                 raise ValueError(f"audio chunk of {s1 - s0} samples is too short for this model")
             rows = np.concatenate([rows, np.repeat(fill, b - a - rows.shape[0], axis=0)], axis=0)
-        parts.append(rows)
+        return rows
+
+    bar = dict(desc=desc, unit="chunk", total=len(starts), disable=not progress or len(starts) < 2, leave=False)
+    if workers > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(tqdm(pool.map(run_one, starts), **bar))
+    else:
+        parts = [run_one(a) for a in tqdm(starts, **bar)]
     out = np.concatenate(parts, axis=0)
     assert out.shape[0] == total, (out.shape, total)
     return out

@@ -1,16 +1,19 @@
 """Decoding and resampling: any audio or video file -> float32 mono at 16 kHz in [-1, 1].
 
 Every input goes through the ffmpeg binary that `imageio-ffmpeg` ships, so wav, flac, mp3, ogg,
-aac/mp4, mkv ... all take one path: the first audio stream is mixed down to mono (channel mean)
-and resampled with libsoxr (very high quality), then streamed out as raw float32.
+aac/mp4, mkv ... all take one path: the first audio stream is resampled with libsoxr (very high
+quality) and piped out as a float32 wav, whose channels are then averaged (ffmpeg's own mono
+downmix scales stereo by 1/sqrt(2) instead of taking the mean).
 """
 from __future__ import annotations
 
+import io
 import logging
 import subprocess
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from utils.video_io import ffmpeg_exe
 
@@ -41,8 +44,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if path.stat().st_size == 0:
         raise ValueError(f"Audio file is empty (0 bytes): {path}")
     cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
-           "-ac", "1", "-af", f"aresample=resampler=soxr:osr={int(sample_rate)}",
-           "-ar", str(int(sample_rate)), "-f", "f32le", "pipe:1"]
+           "-af", f"aresample=resampler=soxr:osr={int(sample_rate)}", "-c:a", "pcm_f32le", "-f", "wav", "pipe:1"]
     res = subprocess.run(cmd, capture_output=True)
     if res.returncode != 0:
         err = res.stderr.decode(errors="replace")
@@ -50,7 +52,12 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             raise ValueError(f"File has no audio stream: {path}")
         last = [ln for ln in err.strip().splitlines() if ln.strip()][-1:] or ["unknown ffmpeg error"]
         raise ValueError(f"Not a readable audio file: {path} ({last[0].strip()})")
-    audio = np.frombuffer(res.stdout, dtype="<f4")
+    try:
+        audio, sr = sf.read(io.BytesIO(res.stdout), dtype="float32", always_2d=True)  # [S, channels]
+    except (RuntimeError, sf.LibsndfileError) as e:  # a header with no data
+        raise ValueError(f"Audio file contains no samples: {path}") from e
+    assert sr == sample_rate, (sr, sample_rate)
+    audio = audio.mean(axis=1)  # [S]
     if audio.size == 0:
         raise ValueError(f"Audio file contains no samples: {path}")
     if not np.all(np.isfinite(audio)):
@@ -69,12 +76,12 @@ def n_video_frames(n_samples: int, sample_rate: int = SAMPLE_RATE, fps: int = FP
 def as_audio_array(audio: np.ndarray) -> np.ndarray:
     """Validate an in-memory waveform: [S] or [S, channels] float/int -> float32 mono [S]."""
     arr = np.asarray(audio)
+    if np.issubdtype(arr.dtype, np.integer):
+        arr = arr.astype(np.float32) / float(max(-np.iinfo(arr.dtype).min, np.iinfo(arr.dtype).max))
     if arr.ndim == 2:
         arr = arr.mean(axis=1)
     if arr.ndim != 1:
         raise ValueError(f"audio array must be [S] or [S, channels], got shape {arr.shape}")
-    if np.issubdtype(arr.dtype, np.integer):
-        arr = arr.astype(np.float32) / float(max(-np.iinfo(arr.dtype).min, np.iinfo(arr.dtype).max))
     arr = arr.astype(np.float32, copy=False)
     if arr.size == 0:
         raise ValueError("audio array is empty")

@@ -11,7 +11,8 @@ default (`lag_steps`; docs/audio.md has the numbers).
 """
 from __future__ import annotations
 
-import functools
+import os
+import threading
 
 import numpy as np
 
@@ -23,11 +24,20 @@ LAG_STEPS = 2  # measured CTC latency in 50-fps steps (40 ms)
 MAX_STEPS = 1500  # hama's model returns at most 1500 steps: one call sees under 30 s of audio
 
 
-@functools.lru_cache(maxsize=1)
-def _model():
-    from hama import ASRModel  # the native engine loads here, not at import time
+_local = threading.local()  # one model per thread: the native engine releases the GIL while it runs
 
-    return ASRModel()
+
+def _model():
+    if getattr(_local, "model", None) is None:
+        from hama import ASRModel  # the native engine loads here, not at import time
+
+        _local.model = ASRModel()
+    return _local.model
+
+
+def default_workers() -> int:
+    """Threads for chunks: the engine is single-threaded, so one per core (at most 4)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def phoneme_labels() -> list[str]:
@@ -52,7 +62,8 @@ def _posteriors_one_pass(audio: np.ndarray) -> np.ndarray:
 
 
 def phoneme_posteriors(audio: np.ndarray, *, chunk_s: float = 24.0, context_s: float = 2.5,
-                       lag_steps: int = LAG_STEPS, progress: bool = False) -> np.ndarray:
+                       lag_steps: int = LAG_STEPS, workers: int | None = None,
+                       progress: bool = False) -> np.ndarray:
     """Per-step phone probabilities of 16 kHz audio.
 
     Args:
@@ -61,12 +72,14 @@ def phoneme_posteriors(audio: np.ndarray, *, chunk_s: float = 24.0, context_s: f
             under hama's 30 s limit. The model is a Conformer (global self-attention), so chunked
             output differs slightly from one pass everywhere, not more at the seams (docs/audio.md).
         lag_steps: move the stream this many 50-fps steps earlier (CTC latency).
+        workers: chunks run in parallel threads (default one per core, at most 4); the result
+            does not depend on it.
 
     Returns:
         [S // 320 + 1, 191] float32, rows sum to 1.
     """
     if chunk_s + 2 * context_s >= MAX_STEPS / 50:
         raise ValueError(f"chunk_s + 2 * context_s must be under {MAX_STEPS / 50:.0f} s (hama's limit)")
-    probs = run_chunked(audio, _posteriors_one_pass, chunk_s=chunk_s, context_s=context_s,
-                        progress=progress, desc="phoneme")
+    probs = run_chunked(audio, _posteriors_one_pass, chunk_s=chunk_s, context_s=context_s, progress=progress,
+                        desc="phoneme", workers=default_workers() if workers is None else workers)
     return shift_frames(probs, lag_steps)

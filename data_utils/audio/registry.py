@@ -51,7 +51,7 @@ def _hubert(audio, **opts):
 EXTRACTORS: dict[str, Extractor] = {e.name: e for e in [
     Extractor("phoneme", "ph", 16, 191,
               "hama IPA phone posteriors (model in the hama wheel, offline; the default)", _phoneme,
-              ("chunk_s", "context_s", "lag_steps", "progress")),
+              ("chunk_s", "context_s", "lag_steps", "workers", "progress")),
     Extractor("pocketsphinx", "ps", 16, 42,
               "pocketsphinx allphone phone segments, one-hot over 42 phones (model in the wheel)",
               _pocketsphinx, ("chunk_s", "context_s", "progress")),
