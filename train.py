@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in FAST.items():
             if getattr(args, key, None) in (None, -1, ModelParams.init_num):
                 setattr(args, key, value)
-    from scene.dataset_adapter import load_training_data
+    from scene.dataset import load_subject
     from scene.trainer import STAGES, TrainConfig, train_stage
 
     model = extract_group(args, ModelParams)
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     Path(model.model_path).mkdir(parents=True, exist_ok=True)
     save_cfg_args(model.model_path, args)
     try:
-        data = load_training_data(model, device)
+        data = load_subject(model.source_path, "train", model.resolution, model.audio_extractor, model.exp_method,
+                            device=device, storage="auto" if model.data_device == "cpu" else "device")
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -49,7 +49,7 @@ class DensifyStrategy:
 
         means2d: [B, N, 2] with .grad after backward; radii: [B, N] or [N].
         """
-        if means2d.grad is None:
+        if means2d.grad is None or means2d.numel() == 0:
             return
         grad = means2d.grad.reshape(-1, *means2d.shape[-2:])  # [B, N, 2]
         radii = radii.reshape(-1, radii.shape[-1])
@@ -86,6 +86,8 @@ class DensifyStrategy:
         if it > self.prune_big_after:
             prune_mask |= state["max_radii"] > self.max_screen_size
             prune_mask |= model.scales.max(dim=-1).values > self.max_world_scale * extent
+        if bool(prune_mask.all()):  # never prune a field away entirely; keep the most opaque half
+            prune_mask = model.opacities < model.opacities.median()
         n_prune = int(prune_mask.sum())
         remove(model, optimizer, state, prune_mask)
         for v in state.values():

@@ -28,25 +28,31 @@ def _scaled(n: int, iterations: int, default: int, minimum: int = 1) -> int:
     return max(minimum, round(n * iterations / default))
 
 
+def _densify_from(iterations: int, default: int) -> int:
+    # Short schedules still need some iterations before the first prune: freshly initialised
+    # Gaussians sit at opacity 0.1, right at the pruning threshold.
+    return _scaled(500, iterations, default, min(100, iterations // 4))
+
+
 def mouth_schedule(iterations: int = 50000, densify_until: int | None = None) -> Schedule:
     s = lambda n, m=1: _scaled(n, iterations, 50000, m)
     bg_iter = iterations - s(1000)
     return Schedule(iterations=iterations, warm_step=s(3000), select_iter=bg_iter - s(10000), bg_iter=bg_iter,
-                    lpips_start=bg_iter, densify_from=s(500), densify_until=densify_until or s(45000),
-                    densify_interval=s(100, 5), sh_up_interval=s(1000, 10), checkpoint_every=s(10000, 50),
+                    lpips_start=bg_iter, densify_from=_densify_from(iterations, 50000), densify_until=densify_until or s(45000),
+                    densify_interval=s(100, 20), sh_up_interval=s(1000, 10), checkpoint_every=s(10000, 50),
                     select_interval=7)
 
 
 def face_schedule(iterations: int = 50000) -> Schedule:
     s = lambda n, m=1: _scaled(n, iterations, 50000, m)
     return Schedule(iterations=iterations, warm_step=s(3000), select_iter=s(40000), bg_iter=iterations,
-                    lpips_start=s(47000), densify_from=s(500), densify_until=iterations - s(1000),
-                    densify_interval=s(100, 5), sh_up_interval=s(1000, 10), checkpoint_every=s(10000, 50),
+                    lpips_start=s(47000), densify_from=_densify_from(iterations, 50000), densify_until=iterations - s(1000),
+                    densify_interval=s(100, 20), sh_up_interval=s(1000, 10), checkpoint_every=s(10000, 50),
                     hair_mask_until=s(46000), select_interval=15)
 
 
 def fuse_schedule(iterations: int = 10000) -> Schedule:
     s = lambda n, m=1: _scaled(n, iterations, 10000, m)
     return Schedule(iterations=iterations, warm_step=0, select_iter=0, bg_iter=iterations, lpips_start=s(5000),
-                    densify_from=0, densify_until=0, densify_interval=s(100, 5), sh_up_interval=s(1000, 10),
+                    densify_from=0, densify_until=0, densify_interval=s(100, 20), sh_up_interval=s(1000, 10),
                     checkpoint_every=s(5000, 50))

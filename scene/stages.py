@@ -47,12 +47,18 @@ def colour_is_green(model: GaussianModel, low: float, high: float) -> Tensor:
     return (rgb[:, 0] < low) & (rgb[:, 1] > high) & (rgb[:, 2] < low)
 
 
-def motion_optimizer(net: torch.nn.Module, sched: Schedule) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW over the net's upstream parameter groups with upstream's two-phase exponential decay."""
+def motion_optimizer(net: torch.nn.Module) -> torch.optim.Optimizer:
+    """AdamW over the net's upstream parameter groups (each remembers its base lr in `initial_lr`)."""
     opt = torch.optim.AdamW(net.param_groups(lr=5e-3, lr_net=5e-4), betas=(0.9, 0.99), eps=1e-8)
+    for g in opt.param_groups:
+        g["initial_lr"] = g["lr"]
+    return opt
+
+
+def motion_lr_factor(it: int, sched: Schedule) -> float:
+    """Upstream's two-phase decay: 0.5^(it/select_iter) during sampling, then 0.1^(it/bg_iter)."""
     select, bg = max(sched.select_iter, 1), max(sched.bg_iter, 1)
-    factor = lambda it: 0.5 ** (it / select) if it < select else 0.1 ** (it / bg)
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return 0.5 ** (it / select) if it < select else 0.1 ** (it / bg)
 
 
 class GaussianBranch:
@@ -63,7 +69,7 @@ class GaussianBranch:
         self.gaussians, self.net, self.sched, self.extent = gaussians, net, sched, extent
         self.opt_params = opt_params
         self.optimizer = make_gaussian_optimizer(gaussians, opt_params, extent)
-        self.net_optimizer, self.net_scheduler = motion_optimizer(net, sched)
+        self.net_optimizer = motion_optimizer(net)
         self.densify = DensifyStrategy(grad_threshold=grad_threshold, percent_dense=opt_params.percent_dense,
                                        densify_from=sched.densify_from, densify_until=sched.densify_until,
                                        interval=sched.densify_interval,
@@ -79,6 +85,9 @@ class GaussianBranch:
         for g in self.optimizer.param_groups:
             if g["name"] == "means":
                 g["lr"] = lr
+        factor = motion_lr_factor(it, self.sched)
+        for g in self.net_optimizer.param_groups:
+            g["lr"] = g["initial_lr"] * factor
         if it % self.sched.sh_up_interval == 0:
             self.gaussians.oneup_sh_degree()
 
@@ -88,12 +97,10 @@ class GaussianBranch:
         if motion_used and self.train_motion:
             self.net_optimizer.step()
         self.net_optimizer.zero_grad(set_to_none=True)
-        self.net_scheduler.step()
 
     def state_dict(self) -> dict:
         return {"gaussians": self.gaussians.capture(), "net": self.net.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "net_optimizer": self.net_optimizer.state_dict(),
-                "net_scheduler": self.net_scheduler.state_dict(),
                 "densify_state": {k: v.cpu() for k, v in self.densify_state.items()}}
 
     def load_state_dict(self, state: dict, device: torch.device) -> None:
@@ -104,7 +111,6 @@ class GaussianBranch:
         self.optimizer = make_gaussian_optimizer(self.gaussians, self.opt_params, self.extent)
         self.optimizer.load_state_dict(state["optimizer"])
         self.net_optimizer.load_state_dict(state["net_optimizer"])
-        self.net_scheduler.load_state_dict(state["net_scheduler"])
         self.densify_state = {k: v.to(device) for k, v in state["densify_state"].items()}
 
 
@@ -131,14 +137,14 @@ def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height:
     dont_care = (box + mouth - 2 * box * mouth)  # box XOR mouth: pixels that carry no mouth signal
     image = image * (1.0 - dont_care) + bg * dont_care
     loss = photometric(image, target, lambda_dssim)
-    logs = {"photo": float(loss)}
+    logs = {"photo": loss.detach()}
     if not static and not tail:
         prior = 1e-3 * alpha_prior(out["alpha"], box)
         loss = loss + prior
         if use_jaw and "jaw" in motion and "jaw" in batch:
             jaw = 1e-3 * l1_loss(motion["jaw"], batch["jaw"])
             loss = loss + jaw
-            logs["jaw"] = float(jaw)
+            logs["jaw"] = jaw.detach()
     return loss, logs, {"image": image, "target": target, "raster": out["raster"], "motion_used": motion is not None and not tail}
 
 
@@ -167,7 +173,7 @@ def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: 
         image = image * (1.0 - hair) + green * hair
         target = target * (1.0 - hair) + green * hair
     loss = photometric(image, target, lambda_dssim)
-    logs = {"photo": float(loss)}
+    logs = {"photo": loss.detach()}
     if motion is not None:
         reg = 1e-5 * sum(motion[k].abs().mean() for k in ("d_xyz", "d_rot", "d_opa", "d_scale"))
         prior = 1e-3 * alpha_prior(out["alpha"], head)
@@ -176,7 +182,7 @@ def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: 
         if not hair_dont_care:
             att_loss = att_loss + 1e-4 * ((att[..., 1:2] * hair).mean() + (att[..., 0:1] * hair).mean())
         loss = loss + reg + prior + att_loss
-        logs.update(reg=float(reg), attention=float(att_loss))
+        logs.update(reg=reg.detach(), attention=att_loss.detach())
     return loss, logs, {"image": image, "target": target, "raster": out["raster"], "motion_used": motion is not None}
 
 
@@ -213,5 +219,5 @@ def fuse_step(face: GaussianBranch, mouth: GaussianBranch, it: int, batch: dict,
     mouth_out = render_mouth(mouth.gaussians, mm, views, backend)
     image = composite(face_out, mouth_out, batch["background"])
     loss = photometric(image, batch["image"], lambda_dssim)
-    return loss, {"photo": float(loss)}, {"image": image, "target": batch["image"], "raster": face_out["raster"],
+    return loss, {"photo": loss.detach()}, {"image": image, "target": batch["image"], "raster": face_out["raster"],
                                           "motion_used": False}

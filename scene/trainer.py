@@ -11,6 +11,7 @@ its step; Ctrl-C or `--max_minutes` saves and stops cleanly, so long schedules c
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 import json
 import logging
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from arguments import ModelParams, OptimizationParams
@@ -46,6 +48,7 @@ class TrainConfig:
     face_grad_threshold: float = 0.0005
     fuse_opacity_lr: float = 0.001
     max_minutes: float = 0.0  # > 0: save and stop after this long (resume later)
+    stop_after: int = 0  # > 0: save and stop after this many iterations of this invocation (chunks, tests)
     seed: int = 0
     log_every: int = 10
     image_every: int = 1000
@@ -155,7 +158,8 @@ class StageRun:
             return face_stage_rule(stats, it, s.warm_step, s.select_iter, s.select_interval)
         return None
 
-    def iteration(self, it: int) -> tuple[float, dict, dict]:
+    def iteration(self, it: int) -> tuple[Tensor, dict, dict]:
+        """One optimisation step; returned loss and logs are detached tensors (no GPU sync here)."""
         idx = self.sampler.draw(self.sampling_rule(it))
         batch = self.data.batch([idx], self.device)
         W, H, backend, dssim = self.data.width, self.data.height, self.cfg.backend, self.cfg.opt.lambda_dssim
@@ -181,8 +185,8 @@ class StageRun:
                     logs["green_pruned"] = prune_green_face_gaussians(b)
                 logs.update({f"densify_{k}": v for k, v in changed.items()})
         with torch.no_grad():
-            logs["psnr"] = float(psnr(aux["image"], aux["target"]))
-        return float(loss), logs, aux
+            logs["psnr"] = psnr(aux["image"], aux["target"])
+        return loss.detach(), logs, aux
 
 
 def train_stage(stage: str, data, cfg: TrainConfig) -> dict:
@@ -208,6 +212,8 @@ def train_stage(stage: str, data, cfg: TrainConfig) -> dict:
     writer = _tensorboard(model_path)
     t0 = time.time()
     ema_loss = ema_psnr = None
+    first_psnr: list[Tensor] = []
+    last_psnr: deque[Tensor] = deque(maxlen=20)
     status = "done"
     bar = tqdm(range(run.step + 1, total + 1), desc=f"{stage}", initial=run.step, total=total, dynamic_ncols=True)
     try:
@@ -216,13 +222,16 @@ def train_stage(stage: str, data, cfg: TrainConfig) -> dict:
             run.step = it
             ema_loss = loss if ema_loss is None else 0.6 * loss + 0.4 * ema_loss
             ema_psnr = logs["psnr"] if ema_psnr is None else 0.6 * logs["psnr"] + 0.4 * ema_psnr
+            (first_psnr if len(first_psnr) < 20 else last_psnr).append(logs["psnr"])
             if it % cfg.log_every == 0 or it == total:
+                ema_loss, ema_psnr = float(ema_loss), float(ema_psnr)  # the only GPU sync of the step
+                logs = {k: float(v) for k, v in logs.items()}
                 n = sum(b.gaussians.num_points for b in run.branches.values())
                 bar.set_postfix(loss=f"{ema_loss:.4f}", psnr=f"{ema_psnr:.2f}", pts=n)
                 if writer is not None:
                     for k, v in logs.items():
                         writer.add_scalar(f"train_{stage}/{k}", v, it)
-                    writer.add_scalar(f"train_{stage}/loss", loss, it)
+                    writer.add_scalar(f"train_{stage}/loss", float(loss), it)
                     writer.add_scalar(f"train_{stage}/num_points", n, it)
                     writer.add_scalar(f"train_{stage}/it_per_s", (it - summary["start"]) / max(time.time() - t0, 1e-6), it)
             if writer is not None and (it % cfg.image_every == 0 or it == total):
@@ -230,7 +239,9 @@ def train_stage(stage: str, data, cfg: TrainConfig) -> dict:
                 writer.add_image(f"train_{stage}/render_vs_target", grid.permute(2, 0, 1), it)
             if it % run.sched.checkpoint_every == 0 and it != total:
                 run.save()
-            if cfg.max_minutes > 0 and (time.time() - t0) / 60 >= cfg.max_minutes and it != total:
+            out_of_time = cfg.max_minutes > 0 and (time.time() - t0) / 60 >= cfg.max_minutes
+            out_of_steps = cfg.stop_after > 0 and it - summary["start"] >= cfg.stop_after
+            if (out_of_time or out_of_steps) and it != total:
                 status = "paused"
                 break
     except KeyboardInterrupt:
@@ -243,7 +254,10 @@ def train_stage(stage: str, data, cfg: TrainConfig) -> dict:
     elapsed = time.time() - t0
     summary.update(status=status, end=run.step, seconds=round(elapsed, 2),
                    it_per_s=round((run.step - summary["start"]) / max(elapsed, 1e-6), 2),
-                   ema_loss=ema_loss, ema_psnr=ema_psnr,
+                   ema_loss=None if ema_loss is None else float(ema_loss),
+                   ema_psnr=None if ema_psnr is None else float(ema_psnr),
+                   first_psnr=float(torch.stack(first_psnr).mean()) if first_psnr else None,
+                   last_psnr=float(torch.stack(list(last_psnr) or first_psnr).mean()) if first_psnr else None,
                    num_points={k: b.gaussians.num_points for k, b in run.branches.items()})
     metrics_dir = model_path / "metrics"
     save_json(metrics_dir / f"train_{stage}.json", summary)
