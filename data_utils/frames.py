@@ -174,6 +174,33 @@ def split_audio(wav: Path, n_frames: int, train_out: Path, novel_out: Path) -> t
     return n_train, n_frames - n_train
 
 
+def audio_complete(data_dir: Path, extractor: str) -> bool:
+    """aud.wav, its split and the three feature files exist, match the frame count and are newer."""
+    from data_utils.audio_features import feature_path, load_features
+
+    data_dir = Path(data_dir)
+    wavs = [data_dir / f for f in ("aud.wav", "aud_train.wav", "aud_novel.wav")]
+    try:
+        n = frame_count(data_dir)
+    except PreprocessError:
+        return False
+    if not all(w.is_file() for w in wavs):
+        return False
+    n_train = n_train_frames(n)
+    if _wav_samples(wavs[1]) != min(n_train * SAMPLES_PER_FRAME, _wav_samples(wavs[0])):
+        return False
+    for wav, rows in zip(wavs, (n, n_train, n - n_train)):
+        feat = feature_path(wav, extractor)
+        if not feat.is_file() or feat.stat().st_mtime < wav.stat().st_mtime:
+            return False
+        try:
+            if load_features(feat, expected_extractor=extractor).array.shape[0] != rows:
+                return False
+        except (ValueError, OSError):
+            return False
+    return True
+
+
 def run_audio(data_dir: Path, force: bool = False, video: Path | None = None, extractor: str = "phoneme",
               n_frames: int | None = None, **feature_opts) -> str:
     """aud.wav (16 kHz mono from any rate and channel count), the train/novel split, and features.
@@ -184,6 +211,8 @@ def run_audio(data_dir: Path, force: bool = False, video: Path | None = None, ex
     data_dir = Path(data_dir)
     video = Path(video) if video is not None else data_dir / f"{data_dir.name}.mp4"
     aud = data_dir / "aud.wav"
+    if not force and n_frames is None and audio_complete(data_dir, extractor):
+        return f"audio: aud.wav, split and {extractor} features already done (skipped)"
     if force or not aud.is_file():
         info = check_video(video)
         if not info.has_audio:
