@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 BRIGHTER = 0.25      # teeth L > lips L + BRIGHTER * (255 - lips L)
 GRAYER = 0.95        # teeth chroma < GRAYER * lips chroma (teeth look pinkish on video: brightness decides)
-MIN_PIXELS = 4       # fewer teeth pixels than this in a frame is noise: empty mask
+MIN_PIXELS = 4       # connected teeth specks smaller than this are dropped
 
 
 def teeth_mask(rgb: np.ndarray, lms: np.ndarray) -> np.ndarray:
@@ -69,9 +69,9 @@ def teeth_mask(rgb: np.ndarray, lms: np.ndarray) -> np.ndarray:
     chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
     lips_light, lips_chroma = float(np.median(light[ring])), float(np.median(chroma[ring]))
     teeth = inside & (light > lips_light + BRIGHTER * (255.0 - lips_light)) & (chroma < GRAYER * lips_chroma)
-    teeth = cv2.morphologyEx(teeth.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)) > 0
-    if teeth.sum() >= MIN_PIXELS:
-        out[y0:y1, x0:x1] = teeth
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(teeth.astype(np.uint8), connectivity=8)
+    big = np.nonzero(stats[:, cv2.CC_STAT_AREA] >= MIN_PIXELS)[0]
+    out[y0:y1, x0:x1] = np.isin(comp, big[big > 0])  # specks of a few pixels are noise
     return out
 
 
