@@ -135,6 +135,7 @@ def make_torso(frame: np.ndarray, parsing: np.ndarray, bc: np.ndarray) -> np.nda
         _paint_up(img, painted, tops, cols, gt[tops, cols][None].astype(np.float32) * dark[:, None, None])
 
     # neck: dilate vertically, seed a few px below each top touching the head, paint 53 px up
+    neck_mean = np.array(cv2.mean(gt, neck.astype(np.uint8))[:3], np.float32)
     neck = cv2.dilate(neck.astype(np.uint8), np.ones((3, 1), np.uint8), iterations=3) > 0
     cols, tops, counts = _column_tops(neck)
     keep = (tops > 0) & head[np.maximum(tops - 1, 0), cols]
@@ -143,7 +144,6 @@ def make_torso(frame: np.ndarray, parsing: np.ndarray, bc: np.ndarray) -> np.nda
         cols, tops, counts = cols[keep], tops[keep], counts[keep]
         seeds = np.minimum(tops + np.minimum(counts - 1, NECK_PUSH_DOWN), head.shape[0] - 1)
         seed_rgb = gt[seeds, cols].astype(np.float32)  # [M, 3]
-        neck_mean = np.array(cv2.mean(gt, neck.astype(np.uint8))[:3], np.float32)
         t = (np.arange(NECK_PAINT, dtype=np.float32) / (NECK_PAINT - 1))[:, None, None]
         _paint_up(img, neck_painted, seeds, cols, (1 - t) * seed_rgb[None] + t * neck_mean[None, None])
         blurred = cv2.GaussianBlur(img, (5, 5), 0)
