@@ -1,0 +1,90 @@
+"""Inference renderer of a trained model: face field over mouth field over the frame's background.
+
+Built once from the trained branches; everything that does not change between frames is computed
+once (grid lookups and the per-point attention terms of both motion networks, activated Gaussian
+parameters), so a batch of B frames costs two audio encodings, two batched offset predictions,
+two rasterizer calls and one composite:
+
+    renderer = FusedRenderer.from_checkpoint("output/<ID>", device="cuda")
+    images = renderer.render(views, audio_windows, expression, background)   # [B, H, W, 3]
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gaussian_renderer.render import Views, composite, render_face, render_mouth
+from scene.gaussian_model import GaussianModel
+from scene.motion_net import FaceMotionNet, MouthMotionNet
+
+
+def _latest_checkpoint(model_path: Path) -> tuple[Path, dict]:
+    """The fuse checkpoint, or the face + mouth checkpoints when fusion has not run."""
+    fuse = model_path / "chkpnt_fuse_latest.pth"
+    if fuse.is_file():
+        return fuse, torch.load(fuse, map_location="cpu", weights_only=False)["branches"]
+    branches = {}
+    for stage in ("face", "mouth"):
+        path = model_path / f"chkpnt_{stage}_latest.pth"
+        if not path.is_file():
+            raise FileNotFoundError(f"No trained model in {model_path}: {path.name} is missing "
+                                    f"(train it with: python train.py -s data/<ID> -m {model_path})")
+        branches[stage] = torch.load(path, map_location="cpu", weights_only=False)["branches"][stage]
+    return model_path / "chkpnt_face_latest.pth", branches
+
+
+def _net_from_state(kind: str, state: dict, exp_method: str) -> torch.nn.Module:
+    """Rebuild a motion net with the sizes its weights imply."""
+    audio_in = state["audio_net.encoder_conv.0.weight"].shape[1]  # Conv1d(C -> 32): C audio channels
+    if kind == "face":
+        net = FaceMotionNet(audio_in_dim=audio_in, exp_method=exp_method)
+    else:
+        net = MouthMotionNet(audio_in_dim=audio_in, use_jaw=any(k.startswith("jaw_net") for k in state))
+    net.load_state_dict(state)
+    return net.eval().requires_grad_(False)
+
+
+class FusedRenderer:
+    def __init__(self, face: GaussianModel, face_net: FaceMotionNet, mouth: GaussianModel, mouth_net: MouthMotionNet,
+                 backend: str = "auto"):
+        self.face, self.face_net, self.mouth, self.mouth_net = face, face_net, mouth, mouth_net
+        self.backend = backend
+        with torch.no_grad():
+            self.face_points = face_net.point_features(face_net.encode_points(face.means, face.embeddings))
+            self.mouth_points = mouth_net.point_features(mouth_net.encode_points(mouth.means, mouth.embeddings))
+
+    @property
+    def audio_channels(self) -> int:
+        return self.face_net.audio_net.dim_in
+
+    @classmethod
+    def from_checkpoint(cls, model_path: str | Path, device: str | torch.device = "cpu", exp_method: str = "3dmm",
+                        backend: str = "auto") -> "FusedRenderer":
+        model_path = Path(model_path)
+        if not model_path.is_dir():
+            raise FileNotFoundError(f"Model folder does not exist: {model_path}")
+        _, branches = _latest_checkpoint(model_path)
+        face = GaussianModel.restore(branches["face"]["gaussians"], device).requires_grad_(False)
+        mouth = GaussianModel.restore(branches["mouth"]["gaussians"], device).requires_grad_(False)
+        face_net = _net_from_state("face", branches["face"]["net"], exp_method).to(device)
+        mouth_net = _net_from_state("mouth", branches["mouth"]["net"], exp_method).to(device)
+        return cls(face, face_net, mouth, mouth_net, backend)
+
+    @torch.no_grad()
+    def render(self, views: Views, audio_windows: Tensor, expression: Tensor, background: Tensor,
+               dilate: bool = False, parts: bool = False) -> Tensor | dict:
+        """B frames: audio_windows [B,8,C,W], expression [B,E], background [B,H,W,3] -> [B,H,W,3] in [0,1].
+
+        With parts=True returns a dict with the fused image and the face / mouth layers.
+        """
+        face_motion = self.face_net(self.face_points, self.face_net.encode_audio(audio_windows), expression)
+        mouth_motion = self.mouth_net(self.mouth_points, self.mouth_net.encode_audio(audio_windows))
+        face = render_face(self.face, face_motion, views, self.backend)
+        mouth = render_mouth(self.mouth, mouth_motion, views, self.backend)
+        image = composite(face, mouth, background, dilate=dilate).clamp_(0.0, 1.0)
+        if not parts:
+            return image
+        return {"image": image, "face": face["image"].clamp(0, 1), "mouth": mouth["image"].clamp(0, 1),
+                "mouth_over_bg": (mouth["image"] + background * (1 - mouth["alpha"])).clamp(0, 1)}
