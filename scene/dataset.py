@@ -215,7 +215,7 @@ def resolve_storage(storage: str, nbytes: int, device: torch.device) -> str:
 
 def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -1, audio_extractor: str = "phoneme",
                  exp_method: str = "3dmm", device: str | torch.device = "cpu", storage: str = "auto",
-                 cache_dir: str | Path | None = None, workers: int = 2, progress: bool = True) -> SubjectData:
+                 cache_dir: str | Path | None = None, workers: int | None = None, progress: bool = True) -> SubjectData:
     """Read one split of a processed subject folder (building its frame cache on first use).
 
     Args:
@@ -227,7 +227,7 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
         device: where batches (and, with storage="device", all frames) live.
         storage: "device", "disk" or "auto" (device when the frames fit, see resolve_storage).
         cache_dir: folder for the frame cache (default data_dir/.cache).
-        workers: threads used while building the cache.
+        workers: threads used while building the cache (default: CPU count, at most 8).
 
     Raises:
         MissingSubjectFile: a needed file is absent (the message names it and the step that writes it).

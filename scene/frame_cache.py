@@ -132,13 +132,16 @@ class _FrameRow:
     mouth_pixels: int
 
 
-def _rebuild_bg(frame: np.ndarray, bits: np.ndarray, bc: np.ndarray, torso: np.ndarray | None) -> np.ndarray:
+def _rebuild_bg(frame: np.ndarray, parsing: np.ndarray, teeth: np.ndarray, bits: np.ndarray, bc: np.ndarray,
+                torso: np.ndarray | None) -> np.ndarray:
+    """bg/<i>.png rebuilt from the frame: torso (torso_imgs/<i>.png or in-painted anew), then DEGSTalk's bg."""
     try:
         from data_utils import background
-    except ImportError:
+    except ImportError:  # until data_utils/background.py is in the checkout
         return ff.placeholder_bg_with_hair(frame, bits, bc, torso)
-    masks = ff.masks_from_bits(bits)  # switch-over point once data_utils/background.py lands
-    return background.make_bg_with_hair(frame, masks, bc, torso)
+    if torso is None:
+        torso = background.make_torso(frame, parsing, bc)
+    return background.make_bg_with_hair(frame, parsing, teeth, torso, bc)
 
 
 def process_frame(data_dir: Path, img_id: int, frame: np.ndarray | None, size_wh: tuple[int, int],
@@ -159,7 +162,7 @@ def process_frame(data_dir: Path, img_id: int, frame: np.ndarray | None, size_wh
     else:
         torso_file = data_dir / "torso_imgs" / f"{img_id}.png"
         torso = sf.read_rgba(torso_file, "bc") if torso_file.is_file() else None
-        bg = _rebuild_bg(frame, bits, bc, torso)
+        bg = _rebuild_bg(frame, parsing, teeth, bits, bc, torso)
     lms = sf.read_lms(data_dir / "ori_imgs" / f"{img_id}.lms")
     small_bits = ff.resize_bits(bits, size_wh)
     mouth = ff.masks_from_bits(small_bits)["mouth_mask"]
@@ -293,7 +296,7 @@ def build_cache(data_dir: Path, img_ids: np.ndarray, size_wh: tuple[int, int], n
                 chunk = []
                 for item in frames:
                     chunk.append(item)
-                    if len(chunk) == CHUNK:
+                    if len(chunk) == max(CHUNK, 2 * workers):
                         break
                 if not chunk:
                     raise ValueError(f"frame source of {data_dir} ended after {row} of {r} frames")
@@ -322,7 +325,7 @@ def build_cache(data_dir: Path, img_ids: np.ndarray, size_wh: tuple[int, int], n
 
 
 def ensure_cache(data_dir: str | Path, img_ids, resolution: int = -1, cache_root: str | Path | None = None,
-                 workers: int = 2, progress: bool = True) -> FrameCache:
+                 workers: int | None = None, progress: bool = True) -> FrameCache:
     """Open the subject's frame cache at `resolution`, building it first when absent or stale.
 
     Args:
@@ -330,11 +333,12 @@ def ensure_cache(data_dir: str | Path, img_ids, resolution: int = -1, cache_root
         img_ids: frames the cache must hold (all splits: one cache serves train and val).
         resolution: -1 native, else the long side in pixels.
         cache_root: where cache folders go (default data_dir/.cache).
-        workers: threads decoding/deriving frames while building.
+        workers: threads decoding/deriving frames while building (default: the CPU count, at most 8).
     """
     from scene.cameras import training_size
 
     data_dir = Path(data_dir)
+    workers = workers or min(8, os.cpu_count() or 1)
     img_ids = np.unique(np.asarray(img_ids, dtype=np.int64))
     source = frame_source(data_dir, img_ids)
     native_wh = native_size(data_dir, img_ids, source)

@@ -16,6 +16,7 @@ teeth, hair, neck, cloth, teeth, bg.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import cv2
@@ -50,15 +51,36 @@ def parsing_bits(parsing: np.ndarray, teeth: np.ndarray | None = None, tol: int 
         [H, W] uint8 label map (bits above).
     """
     assert parsing.ndim == 3 and parsing.shape[2] == 3, parsing.shape
-    px = parsing.astype(np.int16)
-    bits = np.zeros(parsing.shape[:2], dtype=np.uint8)
-    for bit, color in PARSING_COLORS.items():
-        match = (np.abs(px - np.array(color, np.int16)) <= tol).all(-1)
-        bits[match] |= bit
+    assert 0 <= tol < 50, tol  # levels 0, 100, 255 must stay apart
+    lv = cv2.LUT(np.ascontiguousarray(parsing, dtype=np.uint8), _level_lut(tol))  # [H, W, 3] level per channel
+    bits = cv2.LUT((lv[..., 0] << 4) | (lv[..., 1] << 2) | lv[..., 2], _colour_lut())  # [H, W]
     if teeth is not None:
         assert teeth.shape == parsing.shape[:2], (teeth.shape, parsing.shape)
         bits[teeth] |= TEETH
     return bits
+
+
+_LEVELS = (0, 100, 255)  # the only channel values of the colour code
+
+
+@functools.lru_cache(maxsize=8)
+def _level_lut(tol: int) -> np.ndarray:
+    """Channel value -> index of the level within `tol` (0, 1, 2), or 3 for none: uint8 [256]."""
+    v = np.arange(256)
+    lut = np.full(256, 3, np.uint8)
+    for k, level in enumerate(_LEVELS):
+        lut[np.abs(v - level) <= tol] = k
+    return lut
+
+
+@functools.lru_cache(maxsize=1)
+def _colour_lut() -> np.ndarray:
+    """(r, g, b) level indices packed as 16 r + 4 g + b -> region bit: uint8 [256] (entries >= 64 unused)."""
+    lut = np.zeros(256, np.uint8)
+    for bit, color in PARSING_COLORS.items():
+        r, g, b = (_LEVELS.index(c) for c in color)
+        lut[16 * r + 4 * g + b] = bit
+    return lut
 
 
 def masks_from_bits(bits: Any) -> dict[str, Any]:

@@ -7,7 +7,8 @@ one-line message names the file and the preprocessing step that writes it.
     ori_imgs/<i>.jpg | <ID>.mp4   frames (RGB uint8 [H, W, 3])
     ori_imgs/<i>.lms              68 "x y" rows (iBUG layout, native pixels)
     parsing/<i>.png               region colour code (scene/frame_features.py)
-    teeth_mask/<i>.npy|.npz       bool [H, W] (plain, 0/1 uint8, np.packbits-packed, or compressed npz)
+    teeth_mask/<i>.npy|.png|.npz  bool [H, W] (.npy plain, 0/1 uint8 or np.packbits-packed; bilevel .png;
+                                  compressed .npz)
     bc.jpg, bg/<i>.png, torso_imgs/<i>.png
     au.csv                        OpenFace-style, header spaces optional
     3dmm.pt                       SMIRK keys
@@ -109,9 +110,9 @@ def read_lms(path: str | Path) -> np.ndarray:
 
 
 def teeth_path(data_dir: str | Path, img_id: int) -> Path:
-    """The teeth mask file of a frame: `.npy` preferred, `.npz` (compact folders) accepted."""
+    """The teeth mask file of a frame: `.npy` (upstream) preferred, then `.png` (data_utils/teeth.py --png), `.npz`."""
     base = Path(data_dir) / "teeth_mask" / str(img_id)
-    for suffix in (".npy", ".npz"):
+    for suffix in (".npy", ".png", ".npz"):
         if base.with_suffix(suffix).exists():
             return base.with_suffix(suffix)
     raise MissingSubjectFile(base.with_suffix(".npy"), "teeth")
@@ -136,6 +137,11 @@ def decode_mask(array: np.ndarray, shape: tuple[int, int] | None, where: str | P
 def read_teeth(data_dir: str | Path, img_id: int, shape: tuple[int, int]) -> np.ndarray:
     """Teeth mask of frame `img_id` -> bool [H, W] (shape = the native frame's (H, W))."""
     path = teeth_path(data_dir, img_id)
+    if path.suffix == ".png":  # data_utils/teeth.py's compact format (bilevel PNG)
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise ValueError(f"Unreadable teeth mask: {path}")
+        return decode_mask(img > 127, shape, path)
     if path.suffix == ".npz":
         with np.load(path) as z:
             key = "mask" if "mask" in z.files else "packed" if "packed" in z.files else z.files[0]
@@ -146,8 +152,14 @@ def read_teeth(data_dir: str | Path, img_id: int, shape: tuple[int, int]) -> np.
     return decode_mask(np.load(path), shape, path)
 
 
+def write_teeth_png(path: str | Path, mask: np.ndarray) -> None:
+    """Compact teeth mask as a bilevel PNG (data_utils/teeth.py's compact format; what pack_subject.py stores)."""
+    if not cv2.imwrite(str(path), np.asarray(mask, bool).astype(np.uint8) * 255, [cv2.IMWRITE_PNG_BILEVEL, 1]):
+        raise OSError(f"Could not write {path}")
+
+
 def write_teeth_npz(path: str | Path, mask: np.ndarray) -> None:
-    """Compact teeth mask: packbits + shape in a compressed npz (what scripts/pack_subject.py stores)."""
+    """Compact teeth mask: packbits + shape in a compressed npz."""
     mask = np.asarray(mask, dtype=bool)
     with open(path, "wb") as f:
         np.savez_compressed(f, packed=np.packbits(mask.ravel()), shape=np.array(mask.shape, np.int64))
