@@ -77,7 +77,7 @@ def test_bg_files_are_used_when_present(subject):
 
 
 def test_rebuilt_background_keeps_hair_and_hides_the_face(tmp_path):
-    subject = make_subject(tmp_path / "synth", n_frames=3, size=192)  # big enough for upstream's pixel constants
+    subject = make_subject(tmp_path / "synth", n_frames=4, size=192)  # big enough for upstream's pixel constants
     data = load_subject(subject, "train", progress=False)
     b = data.batch(2)
     hair, face = b["masks"]["hair"][0, ..., 0] > 0, b["masks"]["face_only"][0, ..., 0] > 0
