@@ -1,0 +1,82 @@
+"""synthesize_fuse.py on a tiny model trained on the synthetic subject: outputs, sound, bad inputs."""
+import json
+import wave
+
+import numpy as np
+import pytest
+
+import synthesize_fuse
+import train
+from utils.video_io import probe_video
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from tests.fixtures.make_subject import make_subject
+
+    root = tmp_path_factory.mktemp("synth")
+    subject = make_subject(root / "synth", n_frames=12, size=48)
+    model = root / "model"
+    rc = train.main(["-s", str(subject), "-m", str(model), "--stage", "all", "--mouth_iterations", "12",
+                     "--face_iterations", "12", "--fuse_iterations", "4", "--init_num", "200",
+                     "--face_init_num", "200", "--backend", "torch", "--quiet"])
+    assert rc == 0
+    return subject, model
+
+
+def _write_wav(path, samples, rate=16000):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
+    return path
+
+
+def test_eval_writes_videos_metrics_and_sound(trained):
+    subject, model = trained
+    assert synthesize_fuse.main(["-S", str(subject), "-M", str(model), "--eval", "--quiet"]) == 0
+    out = model / "test" / "ours_None"
+    metrics = json.loads((out / "metrics.json").read_text())
+    n_val = len(json.loads((subject / "transforms_val.json").read_text())["frames"])
+    assert metrics["frames"] == n_val
+    assert 5 < metrics["psnr"] < 60 and 0 < metrics["ssim"] <= 1 and metrics["face_psnr"] is not None
+    for rel in ("renders/out.mp4", "gt/out.mp4", "renders/side_by_side.mp4", "renders/out_face.mp4"):
+        assert probe_video(out / rel).duration == pytest.approx(n_val / 25, abs=0.05), rel
+    assert probe_video(out / "renders" / "out_with_audio.mp4").has_audio
+    assert (out / "contact_sheet.png").is_file() and (out / "metrics.md").is_file()
+
+
+def test_new_audio_longer_than_training_track(trained, tmp_path):
+    subject, model = trained
+    t = np.arange(int(16000 * 1.6)) / 16000  # 1.6 s = 40 frames, the training track has 10
+    wav = _write_wav(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)))
+    assert synthesize_fuse.main(["-S", str(subject), "-M", str(model), "--use_train", "--audio", str(wav),
+                                 "--fast", "--quiet"]) == 0
+    info = probe_video(model / "train" / "ours_None" / "renders" / "out_with_audio.mp4")
+    assert info.has_audio and info.duration == pytest.approx(1.6, abs=0.04 + 1e-3)
+
+
+@pytest.mark.parametrize("case", ["missing_model", "wrong_npy", "empty", "silent", "not_audio"])
+def test_bad_input_is_one_clear_error(trained, tmp_path, case, capsys):
+    subject, model = trained
+    model_arg = str(model)
+    if case == "missing_model":
+        model_arg, audio = str(tmp_path / "nope"), None
+    elif case == "wrong_npy":
+        audio = tmp_path / "x_ph.npy"
+        np.save(audio, np.zeros((20, 16, 7), np.float32))
+    elif case == "empty":
+        audio = tmp_path / "empty.wav"
+        audio.write_bytes(b"")
+    elif case == "silent":
+        audio = _write_wav(tmp_path / "silent.wav", np.zeros(16000))
+    else:
+        audio = tmp_path / "notes.wav"
+        audio.write_text("this is not audio\n")
+    before = sorted(p.relative_to(model) for p in model.rglob("*"))
+    argv = ["-S", str(subject), "-M", model_arg, "--use_train", "--quiet"] + (["--audio", str(audio)] if audio else [])
+    assert synthesize_fuse.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), err
+    assert sorted(p.relative_to(model) for p in model.rglob("*")) == before  # nothing partial left behind
