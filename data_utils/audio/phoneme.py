@@ -70,7 +70,8 @@ def phoneme_posteriors(audio: np.ndarray, *, chunk_s: float = 24.0, context_s: f
         audio: [S] float32 mono at 16 kHz.
         chunk_s, context_s: chunking (see `run_chunked`); chunk_s + 2 * context_s must stay
             under hama's 30 s limit. The model is a Conformer (global self-attention), so chunked
-            output differs slightly from one pass everywhere, not more at the seams (docs/audio.md).
+            output differs slightly from one pass everywhere; chunks are cross-faded over +-1 s
+            at the seams so no step shows there (docs/audio.md has the numbers).
         lag_steps: move the stream this many 50-fps steps earlier (CTC latency).
         workers: chunks run in parallel threads (default one per core, at most 4); the result
             does not depend on it.

@@ -97,3 +97,23 @@ def test_chunked_short_audio(n_samples):
     audio = np.ones(n_samples, dtype=np.float32)
     out = run_chunked(audio, lambda a: np.ones((a.shape[0] // 320 + 1, 2)), chunk_s=1.0, context_s=0.5)
     assert out.shape == (n_samples // 320 + 1, 2)
+
+
+def test_seams_are_cross_faded():
+    """A model whose output only says which chunk it ran in: the stitch ramps linearly at the seams."""
+    audio = np.zeros(16000 * 3 - 320, dtype=np.float32)  # exactly 150 steps: three chunks of 50
+    calls = []
+
+    def chunk_id_fn(chunk):
+        calls.append(chunk.shape[0])
+        return np.full((chunk.shape[0] // 320 + 1, 1), float(len(calls)), dtype=np.float32)
+
+    out = run_chunked(audio, chunk_id_fn, chunk_s=1.0, context_s=0.4, blend_s=0.2)[:, 0]  # seams at 50, 100
+    assert len(calls) == 3 and out.shape == (150,)
+    np.testing.assert_allclose(out[:40], 1.0)
+    np.testing.assert_allclose(out[60:90], 2.0)
+    np.testing.assert_allclose(out[110:], 3.0)
+    np.testing.assert_allclose(out[40:60], 1.0 + (np.arange(40, 60) - 40 + 0.5) / 20, atol=1e-6)  # linear ramp
+    hard = run_chunked(audio, lambda c: np.full((c.shape[0] // 320 + 1, 1), float(c.shape[0])), chunk_s=1.0,
+                       context_s=0.4, blend_s=0.0)[:, 0]
+    assert hard[49] != hard[50] and len(set(hard[:50])) == 1  # blend 0: a hard cut exactly at the seam
