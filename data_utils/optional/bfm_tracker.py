@@ -129,6 +129,20 @@ def fit_bfm(model: LandmarkBFM, lms: torch.Tensor, focal: float, cx: float, cy: 
          "euler": torch.zeros(n, 3), "trans": trans}
     for v in p.values():
         v.requires_grad_(True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: extra threads only add sync cost (50x slower on a busy 2-core box)
+    try:
+        _optimise(model, p, lms, focal, cx, cy, iters, lr)
+    finally:
+        torch.set_num_threads(threads)
+    out = {k: v.detach() for k, v in p.items()}
+    uv = project_gl(model(out["id"], out["exp"]), out["euler"], out["trans"], focal, cx, cy)
+    out["err_px"] = (uv - lms).norm(dim=-1).mean(-1)          # [N]
+    return out
+
+
+def _optimise(model: LandmarkBFM, p: dict[str, torch.Tensor], lms: torch.Tensor, focal: float, cx: float, cy: float,
+              iters: int, lr: float) -> None:
     opt_pose = torch.optim.Adam([p["euler"], p["trans"]], lr=lr)
     opt_all = torch.optim.Adam([{"params": [p["euler"], p["trans"]], "lr": lr},
                                 {"params": [p["id"], p["exp"]], "lr": 5 * lr}])
@@ -140,10 +154,6 @@ def fit_bfm(model: LandmarkBFM, lms: torch.Tensor, focal: float, cx: float, cy: 
         opt.zero_grad()
         loss.backward()
         opt.step()
-    out = {k: v.detach() for k, v in p.items()}
-    uv = project_gl(model(out["id"], out["exp"]), out["euler"], out["trans"], focal, cx, cy)
-    out["err_px"] = (uv - lms).norm(dim=-1).mean(-1)          # [N]
-    return out
 
 
 def run_bfm_tracker(data_dir: Path, force: bool = False, progress: bool = True, bfm_dir: Path | None = None,
