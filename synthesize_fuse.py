@@ -175,13 +175,16 @@ def synthesize(args: argparse.Namespace) -> dict:
     # sound: the val frames' stretch of aud.wav, or the new audio
     muxed = None
     fps = 25.0
-    if sound is None and features is None and (data_dir / "aud.wav").is_file():
-        first = int(data.img_ids[seq.rows[0]])
-        sound = _cut_audio(data_dir / "aud.wav", first / fps, n_frames / fps, out_dir / "audio.wav")
-    if sound is not None:
-        muxed = mux_audio(render_dir / "out.mp4", sound, render_dir / "out_with_audio.mp4")
-    else:
-        logging.warning("no audio to mux (precomputed features without a matching audio file)")
+    try:
+        if sound is None and features is None and (data_dir / "aud.wav").is_file():
+            first = int(data.img_ids[seq.rows[0]])
+            sound = _cut_audio(data_dir / "aud.wav", first / fps, n_frames / fps, out_dir / "audio.wav")
+        if sound is not None:
+            muxed = mux_audio(render_dir / "out.mp4", sound, render_dir / "out_with_audio.mp4")
+        else:
+            logging.warning("no audio to mux (precomputed features without a matching audio file)")
+    except RuntimeError as e:  # no ffmpeg on this machine (imageio-ffmpeg missing)
+        logging.warning("audio not muxed: %s", e)
     if sheet:
         import cv2
 

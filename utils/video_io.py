@@ -1,7 +1,8 @@
 """Video and audio IO through the ffmpeg binary that `imageio-ffmpeg` ships (no system ffmpeg needed).
 
 Frames are streamed: readers yield one HxWx3 uint8 RGB frame at a time and writers take one at a
-time, so no caller has to hold a whole video in memory.
+time, so no caller has to hold a whole video in memory. Where imageio-ffmpeg is not installed (a
+bare GPU box), frames are read and written through OpenCV instead (mp4v, no audio muxing).
 """
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import imageio_ffmpeg
 import numpy as np
+
+try:
+    import imageio_ffmpeg
+except ImportError:  # pragma: no cover - exercised on machines without the wheel
+    imageio_ffmpeg = None
 
 from utils.io_utils import atomic_path
 
@@ -20,6 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def ffmpeg_exe() -> str:
+    if imageio_ffmpeg is None:
+        raise RuntimeError("imageio-ffmpeg is not installed: pip install -r requirements.txt")
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
@@ -37,6 +44,8 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Video does not exist: {path}")
+    if imageio_ffmpeg is None:
+        return _probe_cv2(path)
     reader = imageio_ffmpeg.read_frames(str(path))
     try:
         meta = next(reader)
@@ -51,6 +60,9 @@ def probe_video(path: str | Path) -> VideoInfo:
 
 def iter_frames(path: str | Path, fps: float | None = None, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     """Yield RGB uint8 frames [H, W, 3]; `fps` resamples in ffmpeg, `size` = (W, H) rescales."""
+    if imageio_ffmpeg is None:
+        yield from _iter_frames_cv2(path, fps, size)
+        return
     input_params = []
     output_params = []
     filters = []
@@ -92,6 +104,8 @@ class VideoWriter:
         frame = np.ascontiguousarray(frame)
         if frame.dtype != np.uint8:
             frame = (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        if self._gen is None and imageio_ffmpeg is None:
+            self._gen = _Cv2Writer(self._tmp, self.fps, frame.shape[1], frame.shape[0])
         if self._gen is None:
             h, w = frame.shape[:2]
             self._gen = imageio_ffmpeg.write_frames(
@@ -153,3 +167,60 @@ def extract_audio(video: str | Path, out_wav: str | Path, sample_rate: int = 160
         if res.returncode != 0:
             raise ValueError(f"Could not decode audio from {video}: {res.stderr.strip().splitlines()[-1:] }")
     return Path(out_wav)
+
+
+# ---- OpenCV fallbacks (no imageio-ffmpeg) --------------------------------------------------------
+def _probe_cv2(path: Path) -> VideoInfo:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ValueError(f"Not a readable video: {path}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    info = VideoInfo(fps=float(fps), width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                     height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), duration=float(n / fps), has_audio=False)
+    cap.release()
+    return info
+
+
+def _iter_frames_cv2(path, fps, size) -> Iterator[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ValueError(f"Not a readable video: {path}")
+    src_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    step = src_fps / fps if fps else 1.0  # nearest-frame resampling
+    i, next_keep = 0, 0.0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if i >= next_keep - 1e-6:
+                next_keep += step
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if size else rgb
+            i += 1
+    finally:
+        cap.release()
+
+
+class _Cv2Writer:
+    """Same send/close protocol as imageio-ffmpeg's writer generator, through cv2.VideoWriter."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int):
+        import cv2
+
+        self._cv2 = cv2
+        self._w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not self._w.isOpened():
+            raise RuntimeError(f"OpenCV cannot write {path}")
+
+    def send(self, frame):
+        if frame is not None:
+            self._w.write(self._cv2.cvtColor(frame, self._cv2.COLOR_RGB2BGR))
+
+    def close(self):
+        self._w.release()
