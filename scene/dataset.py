@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 HOST_STORAGE_LIMIT = 1 << 30  # storage="auto" on CPU keeps at most this many frame bytes in RAM
 DEVICE_STORAGE_FRACTION = 0.5  # storage="auto" on CUDA uses at most this share of free GPU memory
 LOAD_CHUNK = 64  # frames per host->device copy when storage="device"
+AUDIO_WINDOW = 8  # frames of audio context per video frame (upstream: i-4 .. i+3)
 
 
 class SubjectData:
@@ -58,6 +59,7 @@ class SubjectData:
         self.rows = cache.rows(img_ids)  # [N] cache rows
         self.audio = torch.from_numpy(audio).to(device)  # [T, C, W_a]
         self.bc = self._bc_tensor()
+        self._mask_table = torch.from_numpy(ff.mask_table()).to(device)  # [256, M]
         self._t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in per_frame.items()}
         self._t["viewmats"] = torch.from_numpy(cameras.viewmats).to(device)
         self._t["Ks"] = torch.from_numpy(cameras.Ks).to(device)
@@ -123,16 +125,26 @@ class SubjectData:
         rows = self.rows[idx.cpu().numpy()]
         return {k: torch.from_numpy(self.cache.read(k, rows)).to(self.device, non_blocking=True) for k in FRAME_ARRAYS}
 
+    def audio_windows(self, aud_ids: Tensor, size: int = AUDIO_WINDOW) -> Tensor:
+        """Audio features of frames aud_id - size/2 .. aud_id + size/2 - 1, zeros past the clip's ends.
+
+        Same values as scene.audio_net.audio_windows, by one gather instead of padding the whole clip.
+        aud_ids [B] -> [B, size, C, W_a].
+        """
+        T = self.audio.shape[0]
+        rows = aud_ids[:, None] + torch.arange(-(size // 2), size - size // 2, device=aud_ids.device)  # [B, size]
+        inside = ((rows >= 0) & (rows < T)).to(self.audio.dtype)[..., None, None]
+        return self.audio[rows.clamp(0, T - 1)] * inside
+
     def batch(self, indices, device: torch.device | str | None = None) -> dict:
         """Frames at split positions `indices` (int, list or 1-D tensor) as a dict of [B, ...] tensors."""
-        from scene.audio_net import audio_windows
-
         idx = torch.as_tensor(np.atleast_1d(np.asarray(indices, dtype=np.int64)))
         if idx.dim() != 1 or bool(((idx < 0) | (idx >= self.num_frames)).any()):
             raise IndexError(f"frame indices must be a 1-D list in [0, {self.num_frames}), got {indices}")
         idx_d = idx.to(self.device)
         frames = self._frame_arrays(idx)
-        masks = {k.removesuffix("_mask"): v[..., None].float() for k, v in ff.masks_from_bits(frames["labels"]).items()}
+        decoded = self._mask_table[frames["labels"].long()]  # [B, H, W, M]: every mask by one gather
+        masks = {name.removesuffix("_mask"): decoded[..., k:k + 1] for k, name in enumerate(ff.MASK_NAMES)}
         masks["lips_box"] = self.lips_box(idx_d)
         t = {k: v[idx_d] for k, v in self._t.items()}
         out = {
@@ -142,7 +154,7 @@ class SubjectData:
             "masks": masks, "lips_rect": t["lips_rect"], "mouth_bound": t["mouth_bound"],
             "au25": t["au25"], "blink": t["blink"], "au_exp": t["au_exp"],
             "expression": t["3dmm_exp"] if self.exp_method == "3dmm" else t["au_exp"],
-            "audio_windows": audio_windows(self.audio, t["aud_id"]),
+            "audio_windows": self.audio_windows(t["aud_id"]),
         }
         if "3dmm_exp" in t:
             out["3dmm_exp"] = t["3dmm_exp"]

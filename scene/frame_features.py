@@ -101,6 +101,13 @@ def masks_from_bits(bits: Any) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def mask_table() -> np.ndarray:
+    """Label value -> all masks at once: float32 [256, len(MASK_NAMES)] (one gather decodes a batch)."""
+    masks = masks_from_bits(np.arange(256, dtype=np.uint8))
+    return np.stack([masks[name] for name in MASK_NAMES], axis=1).astype(np.float32)
+
+
 def resize_bits(bits: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     """Nearest-neighbour resize of a label map (bits never mix)."""
     if (bits.shape[1], bits.shape[0]) == tuple(size_wh):

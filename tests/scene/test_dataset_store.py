@@ -49,6 +49,16 @@ def test_batch_matches_files(subject):
     assert (b["masks"]["mouth"][1, ..., 0] * (1 - box)).sum() == 0
 
 
+def test_audio_windows_match_the_motion_nets_windowing(subject):
+    from scene.audio_net import audio_windows
+
+    data = load_subject(subject, "train", progress=False)
+    for ids in ([0, 1], [5], [9, 3]):
+        b = data.batch(ids)
+        torch.testing.assert_close(b["audio_windows"], audio_windows(data.audio, b["aud_id"]), rtol=0, atol=0)
+    assert b["audio_windows"][1, 0].abs().sum() == 0 and b["audio_windows"][1, 1].abs().sum() > 0  # frame 3: rows -1, 0 ..
+
+
 def test_cameras_reproject_the_landmarks(subject):
     """The fixture's 3D face seen through the reader's cameras lands on the .lms (at half resolution too)."""
     for res, scale in ((-1, 1.0), (32, 0.5)):
