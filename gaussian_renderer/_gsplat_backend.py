@@ -38,7 +38,7 @@ def rasterize_gsplat(
 
     Same contract as `rasterize_torch`: colors [B, H, W, D] (+ T_final * bg), depths [B, H, W, 1]
     (sum z a T), alphas [B, H, W, 1], radii [B, N] int32 (max of gsplat's per-axis radii, 0 =
-    culled), means2d [B, N, 2] with its grad retained.
+    culled), means2d [B, N, 2] (0 where culled) with its grad retained.
     """
     from gsplat.cuda._wrapper import fully_fused_projection, isect_offset_encode, isect_tiles, rasterize_to_pixels
 
@@ -49,7 +49,9 @@ def rasterize_gsplat(
         eps2d=eps2d, near_plane=near, far_plane=far, radius_clip=0.0, packed=False,
         opacities=opacities,  # opacity-aware bounding boxes, as gsplat.rasterization does
     )  # radii [B, 1, N, 2], means2d [B, 1, N, 2], depths [B, 1, N], conics [B, 1, N, 3]
-    means2d_out = means2d[:, 0]  # [B, N, 2]: the tensor the rasterizer below reads
+    # [B, N, 2], 0 where culled (gsplat leaves those entries uninitialised); the rasterizer below
+    # reads this very tensor, so its .grad is what densification wants.
+    means2d_out = torch.where((radii[:, 0] > 0).all(-1, keepdim=True), means2d[:, 0], torch.zeros_like(means2d[:, 0]))
     if means2d_out.requires_grad:
         means2d_out.retain_grad()
 

@@ -301,7 +301,6 @@ class _CompositeTiles(torch.autograd.Function):
             behind = (behind_all[tiles] + cum[..., -1] + tail[tiles])[..., None] - cum  # + later rounds, bg, alpha
             v_a = (before * T_in[..., None] * f - behind / (1 - alpha)).masked_fill_(alpha == 0, 0.0)
             q = v_a.mul_(vis).masked_fill_(vis > ALPHA_MAX / opac.clamp_min(1e-38)[:, None, :], 0.0)  # clamp: no grad
-            v_opac.index_add_(0, gid.reshape(-1), q.sum(1).reshape(-1))
             A, ts, G = q.shape[0], dx.shape[2], q.shape[-1]
             v_sigma = (q * -opac[:, None, :]).reshape(A, ts, ts, G)  # rows, columns
             col_sum, row_sum = v_sigma.sum(1, keepdim=True), v_sigma.sum(2, keepdim=True)
@@ -309,9 +308,11 @@ class _CompositeTiles(torch.autograd.Function):
             s_y, s_yy = (row_sum * dy).sum((1, 2)), (row_sum * dy * dy).sum((1, 2))
             s_xy = ((v_sigma * dx).sum(2, keepdim=True) * dy).sum((1, 2))
             a, b, c = conic.unbind(-1)
-            v_means2d.index_add_(0, gid.reshape(-1), torch.stack([a * s_x + b * s_y, b * s_x + c * s_y], -1).reshape(-1, 2))
-            v_conics.index_add_(0, gid.reshape(-1), torch.stack([0.5 * s_xx, s_xy, 0.5 * s_yy], -1).reshape(-1, 3))
-            v_colors.index_add_(0, gid.reshape(-1), torch.bmm(w.transpose(1, 2), vc).reshape(-1, col.shape[-1]))
+            flat = gid.reshape(-1)
+            v_opac.index_add_(0, flat, q.sum(1).reshape(-1))
+            v_means2d.index_add_(0, flat, torch.stack([a * s_x + b * s_y, b * s_x + c * s_y], -1).reshape(-1, 2))
+            v_conics.index_add_(0, flat, torch.stack([0.5 * s_xx, s_xy, 0.5 * s_yy], -1).reshape(-1, 3))
+            v_colors.index_add_(0, flat, torch.bmm(w.transpose(1, 2), vc).reshape(-1, col.shape[-1]))
             behind_all[tiles] += cum[..., -1]
         return v_means2d, v_conics, v_colors, v_opac, v_bg, None
 

@@ -60,3 +60,4 @@ def assert_close(actual: Tensor, expected: Tensor, atol: float, name: str = "") 
         raise AssertionError(f"{name}: max abs diff {float(diff.max()):.3e} > {atol:.1e} at {idx} "
                              f"(actual {float(actual[idx]):.6g}, expected {float(expected[idx]):.6g}); "
                              f"{int((diff > atol).sum())} of {diff.numel()} values off")
+

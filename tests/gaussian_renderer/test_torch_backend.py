@@ -69,7 +69,8 @@ def test_chunk_sizes_do_not_change_result():
 
 def test_gradients_match_brute_force_autograd():
     s = hard_scene(60, 3, seed=4)
-    weights = [torch.randn(1, H, W, c, generator=torch.Generator().manual_seed(c), dtype=torch.float64) for c in (3, 1, 1)]
+    gen = torch.Generator().manual_seed(0)
+    weights = [torch.randn(1, H, W, c, generator=gen, dtype=torch.float64) for c in (3, 1, 1)]
     grads = []
     for fn in (rasterize_torch, rasterize_reference):
         leaves = {k: s[k].clone().requires_grad_() for k in (*INPUTS, "bg")}
@@ -86,7 +87,8 @@ def test_gradients_match_brute_force_autograd():
 def test_gradcheck_tiny_scene():
     gen = torch.Generator().manual_seed(3)
     n, w, h = 4, 12, 8
-    means = (torch.rand(1, n, 3, generator=gen, dtype=torch.float64) - 0.5) * torch.tensor([0.5, 0.35, 0.2], dtype=torch.float64)
+    spread = torch.tensor([0.5, 0.35, 0.2], dtype=torch.float64)
+    means = (torch.rand(1, n, 3, generator=gen, dtype=torch.float64) - 0.5) * spread
     quats = torch.randn(1, n, 4, generator=gen, dtype=torch.float64)
     scales = 0.03 + 0.04 * torch.rand(1, n, 3, generator=gen, dtype=torch.float64)
     opacities = 0.3 + 0.6 * torch.rand(1, n, generator=gen, dtype=torch.float64)
@@ -147,3 +149,21 @@ def test_radius_rule_is_opacity_aware():
         torch.tensor([[[0.0, 0.0, z]]]), torch.tensor([[[1.0, 0, 0, 0]]]), torch.full((1, 1, 3), scale),
         torch.tensor([[0.9 / 255]]), torch.eye(4)[None], torch.tensor([[[f, 0, 16], [0, f, 16], [0, 0, 1]]]), 32, 32)
     assert radii.tolist() == [[[0, 0]]]  # opacity under 1/255 never reaches 1/255: culled
+
+
+def test_clamped_alpha_gradients_match_brute_force():
+    # Opacity-1 Gaussians: alpha hits the 0.999 clamp near their centres, which passes no gradient.
+    s = hard_scene(3, 3, seed=0)
+    s["means"] = torch.tensor([[[0.0, 0.0, 0.5], [0.05, 0.02, 0.7], [-0.04, 0.0, 0.9]]], dtype=torch.float64)
+    s["viewmats"] = torch.eye(4, dtype=torch.float64)[None]
+    s["scales"] = torch.full((1, 3, 3), 0.1, dtype=torch.float64)
+    s["opacities"] = torch.tensor([[1.0, 1.0, 0.999]], dtype=torch.float64)
+    grads = []
+    for fn in (rasterize_torch, rasterize_reference):
+        leaves = {k: s[k].clone().requires_grad_() for k in INPUTS}
+        out = _render(fn, {**s, **leaves})
+        assert float(out.alphas.detach().max()) >= 0.999  # some pixels are clamped
+        (out.colors.sum() + out.alphas.sum() + out.depths.sum()).backward()
+        grads.append({k: v.grad for k, v in leaves.items()})
+    for k in INPUTS:
+        assert_close(grads[0][k], grads[1][k], 1e-9 * max(1.0, float(grads[1][k].abs().max())), f"grad {k}")
