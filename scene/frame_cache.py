@@ -65,12 +65,9 @@ def native_size(data_dir: Path, img_ids: np.ndarray, source: str) -> tuple[int, 
 
 def bg_method() -> str:
     """How missing bg/<i>.png are rebuilt; part of the signature so a new method rebuilds the cache."""
-    try:
-        from data_utils import background  # noqa: F401  (the parsing helper's module, when it lands)
+    from data_utils import background
 
-        return f"data_utils.background:{getattr(background, 'VERSION', 1)}"
-    except ImportError:
-        return "placeholder:1"
+    return f"data_utils.background:{getattr(background, 'VERSION', 1)}"
 
 
 def _dir_digest(path: Path) -> str:
@@ -132,13 +129,11 @@ class _FrameRow:
     mouth_pixels: int
 
 
-def _rebuild_bg(frame: np.ndarray, parsing: np.ndarray, teeth: np.ndarray, bits: np.ndarray, bc: np.ndarray,
+def _rebuild_bg(frame: np.ndarray, parsing: np.ndarray, teeth: np.ndarray, bc: np.ndarray,
                 torso: np.ndarray | None) -> np.ndarray:
     """bg/<i>.png rebuilt from the frame: torso (torso_imgs/<i>.png or in-painted anew), then DEGSTalk's bg."""
-    try:
-        from data_utils import background
-    except ImportError:  # until data_utils/background.py is in the checkout
-        return ff.placeholder_bg_with_hair(frame, bits, bc, torso)
+    from data_utils import background
+
     if torso is None:
         torso = background.make_torso(frame, parsing, bc)
     return background.make_bg_with_hair(frame, parsing, teeth, torso, bc)
@@ -162,7 +157,7 @@ def process_frame(data_dir: Path, img_id: int, frame: np.ndarray | None, size_wh
     else:
         torso_file = data_dir / "torso_imgs" / f"{img_id}.png"
         torso = sf.read_rgba(torso_file, "bc") if torso_file.is_file() else None
-        bg = _rebuild_bg(frame, parsing, teeth, bits, bc, torso)
+        bg = _rebuild_bg(frame, parsing, teeth, bc, torso)
     lms = sf.read_lms(data_dir / "ori_imgs" / f"{img_id}.lms")
     small_bits = ff.resize_bits(bits, size_wh)
     mouth = ff.masks_from_bits(small_bits)["mouth_mask"]

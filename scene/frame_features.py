@@ -175,36 +175,3 @@ def exp_3dmm(smirk: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """SMIRK codes -> (3dmm_exp [N, 52] = expression 50 + eyelid 2, 3dmm_jaw [N, 3])."""
     exp = np.concatenate([smirk["expression_params"], smirk["eyelid_params"]], axis=1).astype(np.float32)
     return exp, smirk["jaw_params"].astype(np.float32)
-
-
-# ----------------------------------------------------------------------------- background
-def erode_min(mask: np.ndarray, size: int = 13) -> np.ndarray:
-    """Binary erosion with a size x size min filter and reflect padding (upstream's morph_fn)."""
-    kernel = np.ones((size, size), np.uint8)
-    return cv2.erode(mask.astype(np.uint8), kernel, borderType=cv2.BORDER_REFLECT) > 0
-
-
-def placeholder_bg_with_hair(frame: np.ndarray, bits: np.ndarray, bc: np.ndarray,
-                             torso_rgba: np.ndarray | None = None) -> np.ndarray:
-    """PLACEHOLDER for data_utils.background (parsing helper): DEGSTalk's per-frame background with hair.
-
-    Follows upstream-facts "D per-frame background with hair": pixels in erode13(face_only | mouth)
-    | mouth | neck | cloth are cleared, the torso image (RGBA) is composited over, and pixels left
-    at exact black get bc.jpg. Without a torso image the neck and cloth come straight from the frame
-    (no vertical neck in-painting), which is where this differs from the real step.
-    """
-    m = masks_from_bits(bits)
-    region = m["face_only_mask"] | m["mouth_mask"]
-    clear = erode_min(region) | m["mouth_mask"] | m["neck_mask"] | m["cloth_mask"]
-    out = frame.copy()
-    out[clear] = 0
-    if torso_rgba is None:
-        torso_rgba = np.zeros(frame.shape[:2] + (4,), np.uint8)
-        body = m["neck_mask"] | m["cloth_mask"]
-        torso_rgba[body, :3] = frame[body]
-        torso_rgba[body, 3] = 255
-    alpha = torso_rgba[..., 3:4].astype(np.float32) / 255.0
-    out = (out * (1.0 - alpha) + torso_rgba[..., :3] * alpha + 0.5).astype(np.uint8)
-    black = (out == 0).all(-1)
-    out[black] = bc[black]
-    return out

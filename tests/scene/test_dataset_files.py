@@ -168,16 +168,3 @@ def test_mouth_opening_and_bounds():
     opening = ff.mouth_opening(lms)
     np.testing.assert_allclose(opening, [1.0, 4.0, 2.5])
     np.testing.assert_allclose(ff.mouth_bounds(opening), [[1, 4, 1], [1, 4, 4], [1, 4, 2.5]])
-
-
-def test_placeholder_background_keeps_hair_and_replaces_face():
-    h = w = 40
-    frame = np.full((h, w, 3), 77, np.uint8)
-    bc = np.full((h, w, 3), 200, np.uint8)
-    parsing = np.full((h, w, 3), 255, np.uint8)
-    parsing[5:35, 5:35] = (0, 0, 255)  # a big face
-    parsing[0:5, :] = (0, 0, 0)  # hair
-    bg = ff.placeholder_bg_with_hair(frame, ff.parsing_bits(parsing), bc)
-    assert (bg[20, 20] == 200).all()  # deep inside the face: bc
-    assert (bg[2, 20] == 77).all()  # hair: from the frame
-    assert (bg[6, 20] == 77).all()  # face rim within the 13x13 erosion: from the frame (DEGSTalk)
