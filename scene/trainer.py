@@ -49,6 +49,7 @@ class TrainConfig:
     fuse_opacity_lr: float = 0.001
     max_minutes: float = 0.0  # > 0: save and stop after this long (resume later)
     stop_after: int = 0  # > 0: save and stop after this many iterations of this invocation (chunks, tests)
+    min_extent: float = 0.1  # metres; floor of the camera-spread "scene extent" (see build_branch)
     seed: int = 0
     log_every: int = 10
     image_every: int = 1000
@@ -76,7 +77,11 @@ def build_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> Ga
         gaussians = GaussianModel.random_init(cfg.face_init_num, m.sh_degree, seed=cfg.seed + 1).to(device)
         net = FaceMotionNet(audio_in_dim=data.audio_channels, exp_method=m.exp_method).to(device)
         threshold = cfg.face_grad_threshold
-    return GaussianBranch(gaussians, net, cfg.opt, sched, data.extent, threshold)
+    # 3DGS measures the scene by how far the cameras spread; a talking head barely moves, so that
+    # spread (a few cm) would shrink the position learning rate and prune every Gaussian wider than a
+    # few millimetres. The floor keeps the scale of a head (the init cube is +-0.1 m).
+    extent = max(data.extent, cfg.min_extent)
+    return GaussianBranch(gaussians, net, cfg.opt, sched, extent, threshold)
 
 
 def load_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> GaussianBranch:
