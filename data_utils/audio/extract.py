@@ -82,7 +82,8 @@ def extract_features(audio: str | Path | np.ndarray, extractor: str = "phoneme",
             "n_frames_audio": n_audio, "step_fps": 50,
             "layout": "window i = 50-fps steps 2i-8..2i+7, zero-padded" if spec.window == 16
             else "pair i = 50-fps steps 2i, 2i+1",
-            "options": {k: v for k, v in opts.items() if isinstance(v, (int, float, str, bool)) and k != "progress"},
+            "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.items()
+                        if isinstance(v, (int, float, str, bool, Path)) and k != "progress"},
             "seconds": round(elapsed, 3)}
     if source:
         meta["source"] = source

@@ -37,7 +37,8 @@ def _model():
 
 def default_workers() -> int:
     """Threads for chunks: the engine is single-threaded, so one per core (at most 4)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
 
 
 def phoneme_labels() -> list[str]:

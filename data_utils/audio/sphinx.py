@@ -100,7 +100,7 @@ def align_text(audio: np.ndarray, text: str) -> list[PhoneSegment]:
     words = normalize_transcript(text)
     if not words:
         raise ValueError("empty transcript")
-    dec = pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+    dec = pocketsphinx.Decoder(lm=None, samprate=SAMPLE_RATE, loglevel="FATAL")  # no n-gram: alignment only
     missing = [w for w in words if dec.lookup_word(w) is None]
     if missing:
         raise ValueError(f"words not in the pocketsphinx dictionary: {', '.join(missing)}")
