@@ -82,14 +82,15 @@ def run_chunked(audio: np.ndarray, frame_fn: FrameFn, *, chunk_s: float = 30.0, 
     else:
         out, wsum = _stitch(tqdm(map(run_one, starts), **bar), total)
     assert np.all(wsum > 0), "a step was covered by no chunk"
-    return (out / wsum[:, None]).astype(np.float32)
+    out /= wsum[:, None].astype(np.float32)
+    return out
 
 
 def _stitch(parts, total: int) -> tuple[np.ndarray, np.ndarray]:
     out, wsum = None, np.zeros(total, dtype=np.float64)
     for lo, rows, weight in parts:
         if out is None:
-            out = np.zeros((total, rows.shape[1]), dtype=np.float64)
+            out = np.zeros((total, rows.shape[1]), dtype=np.float32)  # the output itself, accumulated in place
         out[lo:lo + rows.shape[0]] += weight[:, None] * rows
         wsum[lo:lo + rows.shape[0]] += weight
     return out, wsum
