@@ -2,7 +2,7 @@
 #   source scripts/gpu_setup.sh
 # Installs the carried cp312 wheels (.whl/), registers the prebuilt gsplat extension
 # (.gpu/gsplat_cuda_so.tgz, made by scripts/gpu_build_gsplat.sh) and unpacks carried subject packs
-# (.gpu/<ID>.tar[.gz], made by scripts/pack_subject.py) into data/<ID>/.
+# (.gpu/<ID>.tar[.gz], made by scripts/pack_subject.py) into data/ (each pack holds one <ID>/ folder).
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || return 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 if [ -f .gpu/gsplat_cuda_so.tgz ]; then
@@ -11,7 +11,6 @@ fi
 export TORCH_EXTENSIONS_DIR=/tmp/torch_ext MAX_JOBS=16 TORCH_CUDA_ARCH_LIST=9.0
 for pack in .gpu/*.tar .gpu/*.tar.gz; do
   [ -f "$pack" ] || continue
-  id=$(basename "$pack"); id=${id%.gz}; id=${id%.tar}
-  mkdir -p "data/$id" && tar -xf "$pack" -C "data/$id"
+  mkdir -p data && tar -xf "$pack" -C data  # the pack holds <ID>/...
 done
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
