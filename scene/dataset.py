@@ -5,6 +5,9 @@
     batch = data.batch([3, 17])                              # dict of tensors on `device`, B = 2
     allowed = data.stats.au25 >= data.stats.au25_percentiles[3]   # curricula are vector ops
 
+As a script it builds (or checks) the cache and prints load/batch timings and memory as a table:
+    python -m scene.dataset data/<ID> --resolution 512 --device cuda --storage device disk
+
 Frames never all sit in host RAM at full size: they are read once into the compact uint8 cache of
 scene/frame_cache.py, then either moved to `device` as uint8 (storage="device": fast training; cnn2
 at 512x512 is ~3.3 GB) or read from disk per batch (storage="disk": bounded host RAM).
@@ -290,3 +293,61 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
              cache.width, cache.height, device if chosen == "device" else "disk", nbytes / 1e9)
     return SubjectData(data_dir, split, cache, cameras, ids, aud_ids, per_frame, au_info["au25_stats"],
                        audio, audio_extractor, exp_method, device, chosen)
+
+
+# ----------------------------------------------------------------------------- CLI: build + measure
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+    import time
+
+    ap = argparse.ArgumentParser(description="Build a subject's frame cache and time batches.")
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("--resolution", type=int, default=-1)
+    ap.add_argument("--audio_extractor", default="phoneme")
+    ap.add_argument("--exp_method", default="3dmm")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--storage", nargs="+", default=["disk"], choices=["device", "disk", "auto"])
+    ap.add_argument("--batches", type=int, default=200, help="random single-frame batches to time")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    device = torch.device(args.device)
+    rows = []
+    try:
+        for storage in args.storage:
+            t0 = time.perf_counter()
+            data = load_subject(args.data_dir, "train", args.resolution, args.audio_extractor, args.exp_method,
+                                device, storage)
+            t_load = time.perf_counter() - t0
+            order = np.random.default_rng(0).integers(0, data.num_frames, args.batches)
+            data.batch([0])
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            for i in order:
+                data.batch([int(i)])
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            ms = (time.perf_counter() - t0) / args.batches * 1e3
+            gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+            rows.append((storage, data.storage, data.num_frames, f"{data.width}x{data.height}", t_load, ms,
+                         _peak_rss_mb(), gpu))
+            data.close()
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print("| storage | used | frames | size | open s | batch ms | peak host RSS MiB | peak GPU GiB |")
+    print("|---|---|---:|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]:.2f} | {r[6]:.0f} | {r[7]:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -154,3 +154,13 @@ def test_transforms_without_cx_cy_fall_back_to_centre(subject, tmp_path):
     (d / "transforms_train.json").write_text(json.dumps(meta))
     data = load_subject(d, "train", progress=False)
     assert data.cameras.Ks[0, 0, 2] == 32.0 and data.cameras.Ks[0, 1, 2] == 32.0
+
+
+def test_cli_prints_a_table_and_reports_missing_folder(subject, tmp_path, capsys):
+    from scene.dataset import main
+
+    assert main([str(subject), "--device", "cpu", "--storage", "device", "disk", "--batches", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "| device | device | 10 | 64x64 |" in out and "| disk | disk | 10 |" in out
+    assert main([str(tmp_path / "nope"), "--device", "cpu"]) == 1
+    assert "Subject folder does not exist" in capsys.readouterr().err
