@@ -2,8 +2,9 @@
 
 Audio: `aud.wav` (16 kHz mono), split into `aud_train.wav` / `aud_novel.wav` at the frame boundary of
 the train/val split (frame int(N*10/11), i.e. 10/11 of the duration as upstream, rounded to a frame
-so audio and cameras split at the same instant), then audio features for each of the three through
-`data_utils.audio_features`, with exactly one row per video frame.
+so audio and cameras split at the same instant). Features (through `data_utils.audio_features`) are
+extracted once from aud.wav with exactly one row per video frame; the train/novel feature files
+are its rows cut at the same frame (upstream extracted each part separately).
 
 Also the small helpers every step shares: the frame count, frame paths, the one-line user error.
 """
@@ -233,12 +234,19 @@ def run_audio(data_dir: Path, force: bool = False, video: Path | None = None, ex
     if force or not (train.is_file() and novel.is_file() and _wav_samples(train) == cut
                      and _wav_samples(novel) == _wav_samples(aud) - cut):
         split_audio(aud, n_frames, train, novel)
-    from data_utils.audio_features import load_features, run_audio_features  # lazy: heavy imports
+    from data_utils.audio_features import (AudioFeatures, feature_path, load_features, run_audio_features,
+                                           save_features)  # lazy: heavy imports
 
-    shapes = []
-    for wav, n in ((aud, n_frames), (train, n_train), (novel, n_frames - n_train)):
-        out = run_audio_features(wav, extractor, n_frames=n, force=force, **feature_opts)
-        shapes.append(tuple(load_features(out, expected_extractor=extractor).array.shape))
+    # One extraction over the whole track; the train/novel features are its rows cut at the split
+    # (the same numbers the trainer indexes by frame, and half the work of extracting each part).
+    full = load_features(run_audio_features(aud, extractor, n_frames=n_frames, force=force, **feature_opts),
+                         expected_extractor=extractor)
+    shapes = [tuple(full.array.shape)]
+    for wav, rows in ((train, slice(0, n_train)), (novel, slice(n_train, n_frames))):
+        part = AudioFeatures(np.ascontiguousarray(full.array[rows]), extractor, full.fps, full.sample_rate,
+                             dict(full.meta, source=str(wav), cut_from=f"{aud.name} frames {rows.start}:{rows.stop}"))
+        save_features(feature_path(wav, extractor), part)
+        shapes.append(tuple(part.array.shape))
     secs = _wav_samples(aud) / SAMPLE_RATE
     return (f"audio: aud.wav {secs:.2f} s 16 kHz mono, split at frame {n_train}/{n_frames}; "
             f"{extractor} features {shapes[0]} (train {shapes[1][0]}, novel {shapes[2][0]} rows)")

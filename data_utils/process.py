@@ -53,6 +53,12 @@ def peak_rss_mb() -> float:
     return max(own, kids) / 1024.0
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (ffmpeg)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def build_steps(args: argparse.Namespace, video: Path) -> dict[int, list[tuple[str, Callable[[Path, bool], str]]]]:
     """Task number -> [(name, fn(data_dir, force) -> summary)], importing each step lazily."""
     feat_opts = {}
@@ -116,11 +122,11 @@ def process(video: Path, data_dir: Path, tasks: list[int], args: argparse.Namesp
     report = []
     for task in tasks:
         for name, fn in steps[task]:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_seconds()
             summary = fn(data_dir, args.force)
             dt = time.perf_counter() - t0
-            report.append({"task": task, "step": name, "seconds": round(dt, 2), "peak_rss_mb": round(peak_rss_mb(), 1),
-                           "summary": summary})
+            report.append({"task": task, "step": name, "seconds": round(dt, 2), "cpu_seconds": round(cpu_seconds() - c0, 2),
+                           "peak_rss_mb": round(peak_rss_mb(), 1), "summary": summary})
             print(f"[{task} {name}] {summary} ({dt:.1f} s)", flush=True)
     return report
 

@@ -85,8 +85,9 @@ def test_pipeline_writes_every_output(processed):
     feats = np.load(d / "aud_ph.npy")
     assert feats.shape[0] == n and feats.ndim == 3
     n_train = int(n * 10 / 11)
-    assert np.load(d / "aud_train_ph.npy").shape[0] == n_train
-    assert np.load(d / "aud_novel_ph.npy").shape[0] == n - n_train
+    assert np.array_equal(np.load(d / "aud_train_ph.npy"), feats[:n_train])
+    assert np.array_equal(np.load(d / "aud_novel_ph.npy"), feats[n_train:])
+    assert abs(sf.info(str(d / "aud_train.wav")).frames - n_train * 640) <= 1
     assert np.load(d / "landmarks.npy").shape == (n, 478, 3)
     assert np.load(d / "ori_imgs" / f"{n - 1}.npy").shape == (478, 3)
     assert np.loadtxt(d / "ori_imgs" / "0.lms").shape == (68, 2)
