@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_utils.parsing import (BACKGROUND, CLOTH, FACE, MOUTH, NECK, frame_count, load_parsing,  # noqa: E402
-                                parsing_to_labels, read_rgb, write_image)
+                                parsing_to_labels, read_rgb, run_chunked, write_image)
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +149,9 @@ def make_torso(frame: np.ndarray, parsing: np.ndarray, bc: np.ndarray) -> np.nda
         blurred = cv2.GaussianBlur(img, (5, 5), 0)
         img[neck_painted] = blurred[neck_painted]
     keep_mask = neck | torso | painted | neck_painted
-    alpha = keep_mask.astype(np.uint8) * 255
-    return np.dstack([_paste(np.zeros_like(img), img, keep_mask), alpha])
+    rgba = cv2.cvtColor(_paste(np.zeros_like(img), img, keep_mask), cv2.COLOR_RGB2RGBA)
+    rgba[..., 3] = keep_mask.astype(np.uint8) * 255
+    return rgba
 
 
 def make_bg_with_hair(frame: np.ndarray, parsing: np.ndarray, teeth: np.ndarray | None,
@@ -175,7 +176,7 @@ def make_bg_with_hair(frame: np.ndarray, parsing: np.ndarray, teeth: np.ndarray 
     out = _paste(frame, np.zeros_like(frame), removed)
     alpha = torso_rgba[..., 3]
     if ((alpha == 0) | (alpha == 255)).all():  # ours and upstream's torso images: a binary alpha
-        out = _paste(out, np.ascontiguousarray(torso_rgba[..., :3]), alpha > 0)
+        out = _paste(out, cv2.cvtColor(torso_rgba, cv2.COLOR_RGBA2RGB), alpha > 0)
     else:
         a = alpha[..., None].astype(np.float32) / 255.0
         out = np.round(torso_rgba[..., :3] * a + out * (1 - a)).astype(np.uint8)
@@ -201,12 +202,23 @@ def _derived_paths(data_dir: Path, i: int) -> tuple[Path, Path, Path]:
     return data_dir / "gt_imgs" / f"{i}.jpg", data_dir / "torso_imgs" / f"{i}.png", data_dir / "bg" / f"{i}.png"
 
 
-def run_derived_images(data_dir: str | Path, force: bool = False, progress: bool = True) -> str:
-    """gt_imgs/<i>.jpg, torso_imgs/<i>.png (RGBA) and bg/<i>.png for every frame (resumable)."""
-    from tqdm import tqdm
-
+def _derived_chunk(data_dir: Path, ids: list[int]) -> int:
     from data_utils.teeth import load_teeth_mask
 
+    bc = read_rgb(data_dir / "bc.jpg")
+    for i in ids:
+        frame, parsing = read_rgb(data_dir / "ori_imgs" / f"{i}.jpg"), load_parsing(data_dir, i)
+        gt_path, torso_path, bg_path = _derived_paths(data_dir, i)
+        torso = make_torso(frame, parsing, bc)
+        write_image(gt_path, make_gt(frame, parsing, bc), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        write_image(torso_path, torso)  # cv2's default PNG settings encode fastest here
+        write_image(bg_path, make_bg_with_hair(frame, parsing, load_teeth_mask(data_dir, i), torso, bc))
+    return len(ids)
+
+
+def run_derived_images(data_dir: str | Path, force: bool = False, progress: bool = True,
+                       workers: int | None = None) -> str:
+    """gt_imgs/<i>.jpg, torso_imgs/<i>.png (RGBA) and bg/<i>.png for every frame (resumable)."""
     data_dir = Path(data_dir)
     n = frame_count(data_dir)
     todo = [i for i in range(n) if force or not all(p.is_file() for p in _derived_paths(data_dir, i))]
@@ -214,15 +226,7 @@ def run_derived_images(data_dir: str | Path, force: bool = False, progress: bool
         return f"derived images: {n} frames already done (skipped)"
     if not (data_dir / "bc.jpg").is_file():
         raise FileNotFoundError(f"{data_dir / 'bc.jpg'} is missing: run the background step first")
-    bc = read_rgb(data_dir / "bc.jpg")
-    fast_png = [cv2.IMWRITE_PNG_COMPRESSION, 1]
-    for i in tqdm(todo, desc="gt/torso/bg", unit="frame", disable=not progress):
-        frame, parsing = read_rgb(data_dir / "ori_imgs" / f"{i}.jpg"), load_parsing(data_dir, i)
-        gt_path, torso_path, bg_path = _derived_paths(data_dir, i)
-        torso = make_torso(frame, parsing, bc)
-        write_image(gt_path, make_gt(frame, parsing, bc), [cv2.IMWRITE_JPEG_QUALITY, 95])
-        write_image(torso_path, torso, fast_png)
-        write_image(bg_path, make_bg_with_hair(frame, parsing, load_teeth_mask(data_dir, i), torso, bc), fast_png)
+    run_chunked(_derived_chunk, data_dir, todo, workers, desc="gt/torso/bg", progress=progress)
     return f"derived images: {len(todo)} of {n} frames written (gt_imgs/, torso_imgs/, bg/)"
 
 

@@ -20,11 +20,15 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import multiprocessing as mp
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -62,15 +66,18 @@ def labels_to_parsing(labels: np.ndarray) -> np.ndarray:
     return cv2.LUT(cv2.merge([labels, labels, labels]), _PALETTE_LUT)
 
 
+_CODE_TO_LABEL = np.full(64, 255, np.uint8)  # colour quantised to 2 bits a channel -> label
+for _k, (_r, _g, _b) in enumerate(PALETTE >> 6):
+    _CODE_TO_LABEL[(_r << 4) | (_g << 2) | _b] = _k
+
+
 def parsing_to_labels(parsing: np.ndarray) -> np.ndarray:
-    """Parsing image [H, W, 3] RGB -> label map [H, W] uint8 (exact palette colours; any other
-    colour, e.g. after resizing or lossy saving, goes to the nearest palette colour)."""
+    """Parsing image [H, W, 3] RGB -> label map [H, W] uint8. Palette colours and small deviations
+    from them (lossy saving) map through 2-bit-per-channel bins; anything else goes to the nearest
+    palette colour."""
     assert parsing.ndim == 3 and parsing.shape[2] == 3, parsing.shape
-    p = parsing.astype(np.uint32)
-    key = (p[..., 0] << 16) | (p[..., 1] << 8) | p[..., 2]
-    labels = np.full(key.shape, 255, np.uint8)
-    for k, (r, g, b) in enumerate(PALETTE.astype(np.uint32)):
-        labels[key == ((r << 16) | (g << 8) | b)] = k
+    q = parsing >> 6
+    labels = _CODE_TO_LABEL[(q[..., 0] << 4) | (q[..., 1] << 2) | q[..., 2]]
     odd = labels == 255
     if odd.any():
         d = np.abs(parsing[odd][:, None, :].astype(np.int16) - PALETTE[None].astype(np.int16)).sum(-1)
@@ -147,10 +154,7 @@ def _skin_patches(img: np.ndarray, xy: np.ndarray, height: float) -> np.ndarray:
         y0, y1, x0, x1 = max(y - r, 0), min(y + r + 1, H), max(x - r, 0), min(x + r + 1, W)
         if y1 > y0 and x1 > x0:
             patches.append(img[y0:y1, x0:x1].reshape(-1, img.shape[2]))
-    px = np.concatenate(patches)
-    if len(px) == 0:
-        raise ValueError("face landmarks lie outside the frame: no skin to sample")
-    return px
+    return np.concatenate(patches)
 
 
 def skin_model(lab: np.ndarray, xy: np.ndarray, height: float) -> tuple[np.ndarray, np.ndarray]:
@@ -161,12 +165,11 @@ def skin_model(lab: np.ndarray, xy: np.ndarray, height: float) -> tuple[np.ndarr
     return mean, np.maximum(spread, (10.0, 3.0, 3.0)).astype(np.float32)
 
 
-def skin_distance2(lab: np.ndarray, mean: np.ndarray, spread: np.ndarray,
-                   weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
-    """Per-pixel squared normalised distance to the skin model [H, W]; weights scale L, a, b terms."""
+def skin_distance2(lab: np.ndarray, mean: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Per-pixel squared normalised Lab distance to the skin model [H, W]."""
     out = np.zeros(lab.shape[:2], np.float32)
     for c in range(3):
-        z = (lab[..., c].astype(np.float32) - mean[c]) * np.float32(weights[c] / spread[c])
+        z = (lab[..., c].astype(np.float32) - mean[c]) * np.float32(1.0 / spread[c])
         out += z * z
     return out
 
@@ -244,6 +247,13 @@ def parse_labels(rgb: np.ndarray, lms: np.ndarray, person: np.ndarray | None = N
     neck_end = xy[CHIN, 1] + NECK_MAX_LENGTH * height
 
     # everything face- and neck-specific happens in a box around the head: [h, w] arrays below
+    samples = xy[SKIN_SAMPLES]
+    if not ((samples >= 0).all(1) & (samples[:, 0] < W) & (samples[:, 1] < H)).any():
+        # the face is out of the frame: no skin to learn from; person above the chin is hair
+        labels = np.where(person, HAIR, BACKGROUND).astype(np.uint8)
+        labels[person & (np.arange(H)[:, None] > xy[CHIN, 1])] = CLOTH
+        labels[_fill((H, W), xy[FACE_OVAL])] = FACE
+        return labels
     fpoly = forehead_polygon(xy)
     y0, y1, x0, x1 = _roi(xy, fpoly, neck_end, margin, H, W)
     shift = np.array([x0, y0], np.float64)
@@ -354,32 +364,58 @@ def load_parsing(data_dir: str | Path, i: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- drivers
-def run_parsing(data_dir: str | Path, force: bool = False, backend: str = "mediapipe",
-                weights: str | Path | None = None, progress: bool = True) -> str:
-    """Write parsing/<i>.png for every frame in ori_imgs/ (resumable: existing files are kept
-    unless `force`). backend: "mediapipe" (offline default) or "bisenet" (user-supplied weights).
-    Returns a one-line summary."""
-    from tqdm import tqdm
+def run_chunked(fn, data_dir: Path, ids: list[int], workers: int | None = None, desc: str = "",
+                progress: bool = True, chunk: int = 32, **kwargs) -> list:
+    """Call fn(data_dir, ids_chunk, **kwargs) over chunks of frame ids, in `workers` processes
+    (default: up to 2 cores) when there is more than one chunk; returns fn's results in chunk order."""
+    chunks = [ids[k:k + chunk] for k in range(0, len(ids), chunk)]
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    results = []
+    with tqdm(total=len(ids), desc=desc, unit="frame", disable=not progress) as bar:
+        if workers <= 1 or len(chunks) <= 1:
+            for c in chunks:
+                results.append(fn(data_dir, c, **kwargs))
+                bar.update(len(c))
+            return results
+        # spawn: the parent may hold torch / mediapipe threads that a fork would copy half-alive
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(fn, data_dir, c, **kwargs) for c in chunks]
+            for c, f in zip(chunks, futures):
+                results.append(f.result())
+                bar.update(len(c))
+    return results
 
+
+def _parse_chunk(data_dir: Path, ids: list[int]) -> int:
+    lms = FrameLandmarks(data_dir)
+    for i in ids:
+        write_image(parsing_path(data_dir, i), parse_frame(read_rgb(data_dir / "ori_imgs" / f"{i}.jpg"), lms[i]))
+    return len(ids)
+
+
+def run_parsing(data_dir: str | Path, force: bool = False, backend: str = "mediapipe",
+                weights: str | Path | None = None, progress: bool = True, workers: int | None = None) -> str:
+    """Write parsing/<i>.png for every frame in ori_imgs/ (resumable: existing files are kept
+    unless `force`). backend: "mediapipe" (offline default, `workers` processes) or "bisenet"
+    (user-supplied weights, one process, CUDA when available). Returns a one-line summary."""
     data_dir = Path(data_dir)
     n = frame_count(data_dir)
     todo = [i for i in range(n) if force or not parsing_path(data_dir, i).is_file()]
     if not todo:
         return f"parsing: {n} frames already done (skipped)"
     if backend == "mediapipe":
-        lms = FrameLandmarks(data_dir)
-        parse = lambda rgb, i: parse_frame(rgb, lms[i])  # noqa: E731
+        FrameLandmarks(data_dir)[todo[-1]]  # fail early, in this process, when landmarks are missing
+        run_chunked(_parse_chunk, data_dir, todo, workers, desc="parsing", progress=progress)
     elif backend == "bisenet":
-        from data_utils.parsing_bisenet import BiSeNetParser
-
         import torch
 
+        from data_utils.parsing_bisenet import BiSeNetParser
+
         parser = BiSeNetParser.from_weights(weights, "cuda" if torch.cuda.is_available() else "cpu")
-        parse = lambda rgb, i: parser(rgb)  # noqa: E731
+        for i in tqdm(todo, desc="parsing (bisenet)", unit="frame", disable=not progress):
+            write_image(parsing_path(data_dir, i), parser(read_rgb(data_dir / "ori_imgs" / f"{i}.jpg")))
     else:
         raise ValueError(f"Unknown parsing backend {backend!r}: use 'mediapipe' or 'bisenet'")
-    for i in tqdm(todo, desc=f"parsing ({backend})", unit="frame", disable=not progress):
-        write_image(parsing_path(data_dir, i), parse(read_rgb(data_dir / "ori_imgs" / f"{i}.jpg"), i))
     return f"parsing: {len(todo)} of {n} frames written to {data_dir / 'parsing'} ({backend})"
 
 

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_utils.mesh_topology import LIPS_INNER, LIPS_OUTER  # noqa: E402
-from data_utils.parsing import FrameLandmarks, frame_count, read_rgb  # noqa: E402
+from data_utils.parsing import FrameLandmarks, frame_count, read_rgb, run_chunked  # noqa: E402
 from utils.io_utils import atomic_path, save_npy  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def teeth_mask(rgb: np.ndarray, lms: np.ndarray) -> np.ndarray:
     chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
     lips_light, lips_chroma = float(np.median(light[ring])), float(np.median(chroma[ring]))
     teeth = inside & (light > lips_light + BRIGHTER * (255.0 - lips_light)) & (chroma < GRAYER * lips_chroma)
-    n, comp, stats, _ = cv2.connectedComponentsWithStats(teeth.astype(np.uint8), connectivity=8)
+    _, comp, stats, _ = cv2.connectedComponentsWithStats(teeth.astype(np.uint8), connectivity=8)
     big = np.nonzero(stats[:, cv2.CC_STAT_AREA] >= MIN_PIXELS)[0]
     out[y0:y1, x0:x1] = np.isin(comp, big[big > 0])  # specks of a few pixels are noise
     return out
@@ -100,10 +100,22 @@ def load_teeth_mask(data_dir: str | Path, i: int) -> np.ndarray:
     raise FileNotFoundError(f"No teeth mask for frame {i}: {npy} is missing; run the teeth step first")
 
 
-def run_teeth(data_dir: str | Path, force: bool = False, fmt: str = "npy", progress: bool = True) -> str:
-    """Write teeth_mask/<i>.<fmt> for every frame (resumable). Returns a one-line summary."""
-    from tqdm import tqdm
+def _teeth_chunk(data_dir: Path, ids: list[int], fmt: str) -> int:
+    lms = FrameLandmarks(data_dir)
+    n_teeth = 0
+    for i in ids:
+        mask = teeth_mask(read_rgb(data_dir / "ori_imgs" / f"{i}.jpg"), lms[i])
+        n_teeth += bool(mask.any())
+        save_teeth_mask(teeth_path(data_dir, i, fmt), mask)
+        other = teeth_path(data_dir, i, "png" if fmt == "npy" else "npy")
+        if other.is_file():  # one format per frame, so readers never see a stale mask
+            other.unlink()
+    return n_teeth
 
+
+def run_teeth(data_dir: str | Path, force: bool = False, fmt: str = "npy", progress: bool = True,
+              workers: int | None = None) -> str:
+    """Write teeth_mask/<i>.<fmt> for every frame (resumable). Returns a one-line summary."""
     if fmt not in ("npy", "png"):
         raise ValueError(f"Unknown teeth mask format {fmt!r}: use 'npy' or 'png'")
     data_dir = Path(data_dir)
@@ -112,15 +124,8 @@ def run_teeth(data_dir: str | Path, force: bool = False, fmt: str = "npy", progr
     todo = [i for i in range(n) if force or not done(i)]
     if not todo:
         return f"teeth: {n} frames already done (skipped)"
-    lms = FrameLandmarks(data_dir)
-    n_teeth = 0
-    for i in tqdm(todo, desc="teeth", unit="frame", disable=not progress):
-        mask = teeth_mask(read_rgb(data_dir / "ori_imgs" / f"{i}.jpg"), lms[i])
-        n_teeth += bool(mask.any())
-        save_teeth_mask(teeth_path(data_dir, i, fmt), mask)
-        other = teeth_path(data_dir, i, "png" if fmt == "npy" else "npy")
-        if other.is_file():  # one format per frame, so readers never see a stale mask
-            other.unlink()
+    FrameLandmarks(data_dir)[todo[-1]]  # fail early, in this process, when landmarks are missing
+    n_teeth = sum(run_chunked(_teeth_chunk, data_dir, todo, workers, desc="teeth", progress=progress, fmt=fmt))
     return f"teeth: {len(todo)} of {n} frames written to {data_dir / 'teeth_mask'} ({fmt}; teeth seen in {n_teeth})"
 
 

@@ -216,6 +216,22 @@ def test_painted_scene_face_follows_painted_hairline():
     assert areas[1] > areas[0] * 1.05
 
 
+def test_face_partly_or_fully_out_of_frame():
+    _, lms = real_frames("video/german20s.mp4", GERMAN_IDS)
+    img, truth, person = painted_scene(lms[0])
+    half = lms[0].copy()
+    half[:, 0] -= 200  # half the face off the left edge
+    labels = P.parse_labels(img, half, person)
+    oval = _fill(labels.shape, half[FACE_OVAL, :2])
+    assert oval.any() and ((labels == P.FACE) | (labels == P.MOUTH))[oval].all()
+    assert (labels[~oval & (person == 0)] == P.BACKGROUND).all()
+    gone = lms[0].copy()
+    gone[:, 0] -= 1000  # the head is gone: nothing to call face, the person is still there
+    labels = P.parse_labels(img, gone, person)
+    np.testing.assert_array_equal(labels == P.BACKGROUND, person == 0)
+    assert not (labels == P.FACE).any()
+
+
 # ----------------------------------------------------------------------------- driver
 def _tiny_data_dir(tmp_path: Path, frames, lms, stacked: bool = True) -> Path:
     (tmp_path / "ori_imgs").mkdir()
