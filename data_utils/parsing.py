@@ -270,7 +270,7 @@ def parse_labels(rgb: np.ndarray, lms: np.ndarray, person: np.ndarray | None = N
     grow = cv2.morphologyEx((ext & skin & person_c).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     face = oval | _keep_touching(grow | oval, oval)
     face = cv2.morphologyEx(face.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
-    face &= oval | ext
+    face &= oval | (ext & person_c)
 
     # head zone: above the oval's lower edge under the face, above the jaw angles beside it
     lower = np.full(W, -1, np.int64)
