@@ -257,7 +257,8 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
     if not data_dir.is_dir():
         raise FileNotFoundError(f"Subject folder does not exist: {data_dir}")
     tf = read_transforms(sf.require(data_dir / SPLIT_FILES[split], "transforms"))
-    need = int(_all_img_ids(data_dir).max()) + 1
+    all_ids = _all_img_ids(data_dir)
+    need = int(all_ids.max()) + 1
 
     # small per-frame data first: a missing file fails fast, before the cache is built
     au_path = data_dir / "au.csv"
@@ -271,7 +272,7 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
     audio = sf.read_audio_features(data_dir, audio_extractor)  # [T, C, W_a]
     aud_ids = _fit_aud_ids(tf.aud_ids, audio.shape[0], sf.audio_feature_path(data_dir, audio_extractor))
 
-    cache = ensure_cache(data_dir, _all_img_ids(data_dir), resolution, cache_dir, workers, progress)
+    cache = ensure_cache(data_dir, all_ids, resolution, cache_dir, workers, progress)
     cameras = make_cameras(tf, cache.native_wh, cache.size_wh)
     rows = cache.rows(tf.img_ids)
     scale = np.array([cache.size_wh[0] / cache.native_wh[0], cache.size_wh[1] / cache.native_wh[1]], np.float32)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import tarfile
 from collections import defaultdict
@@ -99,8 +100,6 @@ def _teeth_png_bytes(data_dir: Path, path: Path) -> bytes:
 def pack(data_dir: str | Path, out: str | Path, extractors: list[str] | None = None, with_frames: bool = False,
          with_bg: bool = False, progress: bool = True) -> dict[str, int]:
     """Write the tar (gzip when `out` ends in .gz/.tgz); return the bytes packed per group (before gzip)."""
-    from tqdm import tqdm
-
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"Subject folder does not exist: {data_dir}")
@@ -108,7 +107,16 @@ def pack(data_dir: str | Path, out: str | Path, extractors: list[str] | None = N
     root = data_dir.resolve().name
     sizes: dict[str, int] = defaultdict(int)
     mode = "w:gz" if str(out).endswith((".gz", ".tgz")) else "w"
-    with atomic_path(out) as tmp, tarfile.open(tmp, mode) as tar:
+    with atomic_path(out) as tmp:
+        os.chmod(tmp, 0o644)  # an ordinary file, not mkstemp's private 0600
+        _write_tar(tmp, mode, data_dir, root, items, sizes, progress)
+    return dict(sizes)
+
+
+def _write_tar(tmp: Path, mode: str, data_dir: Path, root: str, items: list, sizes: dict, progress: bool) -> None:
+    from tqdm import tqdm
+
+    with tarfile.open(tmp, mode) as tar:
         for group, path, how in tqdm(items, desc="pack", unit="file", disable=not progress):
             rel = path.relative_to(data_dir)
             if how == "copy":
@@ -120,7 +128,6 @@ def pack(data_dir: str | Path, out: str | Path, extractors: list[str] | None = N
                 info.size, info.mtime, info.mode = len(data), int(path.stat().st_mtime), 0o644
                 tar.addfile(info, io.BytesIO(data))
                 sizes[group] += len(data)
-    return dict(sizes)
 
 
 def main(argv: list[str] | None = None) -> int:
