@@ -216,7 +216,8 @@ def _column_run(started: np.ndarray, cand: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the parser
-def _roi(xy: np.ndarray, fpoly: np.ndarray, neck_end: float, margin: float, H: int, W: int) -> tuple[int, int, int, int]:
+def _roi(xy: np.ndarray, fpoly: np.ndarray, neck_end: float, margin: float,
+         H: int, W: int) -> tuple[int, int, int, int]:
     """Box (y0, y1, x0, x1) holding the stretched forehead polygon and the neck zone."""
     (lx, _), (rx, _) = xy[SIDE_ENDS[0]], xy[SIDE_ENDS[1]]
     x0 = int(np.floor(min(fpoly[:, 0].min(), lx - margin))) - 2

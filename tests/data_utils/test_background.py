@@ -203,7 +203,8 @@ def test_run_background_and_derived_images(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("video,ids", [("video/german20s.mp4", (0, 40, 80, 120)), ("video/cnn2.mp4", (0, 60, 120, 180))])
+@pytest.mark.parametrize("video,ids", [("video/german20s.mp4", (0, 40, 80, 120)),
+                                       ("video/cnn2.mp4", (0, 60, 120, 180))])
 def test_real_bc_has_no_person_where_the_person_stays(video, ids):
     """Both backdrops are blue and both anchors stay centred: at the nose and chin, bc is backdrop."""
     from data_utils.parsing import parse_frame
