@@ -5,8 +5,9 @@ Method (all from the subject's own landmarks, nothing downloaded):
    over the frames' MediaPipe 3-D landmarks, oriented with the eye line along +X and the mean
    viewing direction of the video along +Z (so the average pose is near identity), centred on the mesh centroid (the world origin) and scaled to metres by an
    average adult outer eye-corner distance (EYE_CORNER_DISTANCE_M).
-2. Focal search as upstream (minimum median reprojection error over a range; upstream 500..1450 px
-   for 512 px frames): for each focal, perspective PnP per sampled frame (SQPnP + LM), then the rigid
+2. Focal search as upstream (median reprojection error over upstream's range, 500..1450 px for
+   512 px frames; the shortest focal within 1 % of the minimum, as the curve is flat toward long
+   focals): for each focal, perspective PnP per sampled frame (SQPnP + LM), then the rigid
    points are re-triangulated from those poses (regularised toward the Procrustes shape) and the
    poses re-solved.
 3. Poses for every frame, then temporal smoothing in the tangent space of the mean rotation and on
@@ -153,10 +154,14 @@ def fit_rigid(canonical_rigid: np.ndarray, image_pts: np.ndarray, focal: float, 
 
 
 def search_focal(canonical_rigid: np.ndarray, image_pts: np.ndarray, width: int, height: int,
-                 focal_range: tuple[float, float, float] | None = None, max_frames: int = 120) -> tuple[float, dict]:
-    """Focal with the least median reprojection error on up to `max_frames` evenly spaced frames.
+                 focal_range: tuple[float, float, float] | None = None, max_frames: int = 120,
+                 tolerance: float = 0.01) -> tuple[float, dict]:
+    """Focal by median reprojection error on up to `max_frames` evenly spaced frames.
 
-    Returns (focal, {focal: median error px}).
+    The error curve often flattens toward long focals (the orthographic limit), where it no longer
+    tells focals apart and the strict minimum drifts to the range's end. So the pick is the shortest
+    focal whose error is within `tolerance` (relative) of the minimum; tolerance=0 is upstream's
+    plain minimum. Returns (focal, {focal: median error px}).
     """
     if focal_range is None:
         s = max(width, height) / 512.0
@@ -166,7 +171,8 @@ def search_focal(canonical_rigid: np.ndarray, image_pts: np.ndarray, width: int,
     curve = {}
     for f in np.arange(lo, hi + step / 2, step):
         curve[float(f)] = fit_rigid(canonical_rigid, image_pts[idx], float(f), width / 2, height / 2)[3]
-    best = min(curve, key=curve.get)
+    floor = min(curve.values())
+    best = min(f for f, e in curve.items() if e <= floor * (1 + tolerance))
     if best in (min(curve), max(curve)):
         log.warning("focal search: best focal %.0f px is at the edge of the range %.0f..%.0f", best, lo, hi)
     return best, curve
