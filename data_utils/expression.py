@@ -205,7 +205,8 @@ def run_expression(data_dir: Path, force: bool = False, source: str = "auto", op
     points = load_landmarks(data_dir)
     track = data_dir / "track_params.pt"
     params = torch.load(track, weights_only=False) if track.is_file() else None
-    canonical = params["canonical"].double().numpy() if params is not None else build_canonical(points)
+    has_canonical = params is not None and "canonical" in params   # the BFM tracker writes none
+    canonical = params["canonical"].double().numpy() if has_canonical else build_canonical(points)
     aligned = normalise_pose(points, canonical)
     lm_meta = load_json(data_dir / "landmarks.json") if (data_dir / "landmarks.json").is_file() else {}
     success = np.ones(n, bool)
