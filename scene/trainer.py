@@ -263,7 +263,8 @@ def train_stage(stage: str, data, cfg: TrainConfig) -> dict:
                    ema_psnr=None if ema_psnr is None else float(ema_psnr),
                    first_psnr=float(torch.stack(first_psnr).mean()) if first_psnr else None,
                    last_psnr=float(torch.stack(list(last_psnr) or first_psnr).mean()) if first_psnr else None,
-                   num_points={k: b.gaussians.num_points for k, b in run.branches.items()})
+                   num_points={k: b.gaussians.num_points for k, b in run.branches.items()},
+                   peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda" else None)
     metrics_dir = model_path / "metrics"
     save_json(metrics_dir / f"train_{stage}.json", summary)
     if writer is not None:
