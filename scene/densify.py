@@ -52,13 +52,13 @@ class DensifyStrategy:
         if means2d.grad is None or means2d.numel() == 0:
             return
         grad = means2d.grad.reshape(-1, *means2d.shape[-2:])  # [B, N, 2]
-        radii = radii.reshape(-1, radii.shape[-1])
-        scale = torch.tensor([width / 2.0, height / 2.0], device=grad.device)
-        for g, r in zip(grad, radii):
-            visible = r > 0
-            state["grad2d"][visible] += (g[visible] * scale).norm(dim=-1)
-            state["count"][visible] += 1
-            state["max_radii"][visible] = torch.maximum(state["max_radii"][visible], r[visible].float())
+        radii = radii.reshape(-1, radii.shape[-1]).float()  # [B, N]
+        visible = (radii > 0).float()
+        # Masked arithmetic instead of boolean indexing: no host-device sync in the training step.
+        ndc = torch.stack([grad[..., 0] * (width / 2.0), grad[..., 1] * (height / 2.0)], -1).norm(dim=-1)
+        state["grad2d"] += (ndc * visible).sum(0)
+        state["count"] += visible.sum(0)
+        state["max_radii"] = torch.maximum(state["max_radii"], (radii * visible).max(0).values)
 
     def is_step(self, it: int) -> bool:
         return self.densify_from < it <= self.densify_until and it % self.interval == 0

@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 GREEN = (0.0, 1.0, 0.0)
 
 
+def _colour(rgb: tuple[float, float, float], like: Tensor) -> Tensor:
+    """A constant colour on `like`'s device, built there (no host-to-device copy in the step)."""
+    return torch.stack([torch.full((), c, device=like.device, dtype=like.dtype) for c in rgb])
+
+
 def photometric(pred: Tensor, target: Tensor, lambda_dssim: float) -> Tensor:
     """L1 + lambda (1 - SSIM) on channel-last [B,H,W,3] images."""
     return l1_loss(pred, target) + lambda_dssim * (1.0 - ssim(pred.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2)))
@@ -130,7 +135,7 @@ def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height:
         with torch.set_grad_enabled(not tail):
             motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]))
     out = render_mouth(g, motion, views_of(batch, width, height), backend)
-    bg = torch.tensor((0.0, 0.0, 0.0) if tail else GREEN, device=out["image"].device)
+    bg = _colour((0.0, 0.0, 0.0) if tail else GREEN, out["image"])
     image = out["image"] + bg * (1.0 - out["alpha"])
     mouth, box = batch["masks"]["mouth"], batch["masks"]["lips_box"]
     target = batch["image"] * mouth + bg * (1.0 - mouth)
@@ -155,7 +160,7 @@ def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: 
     g, net = branch.gaussians, branch.net
     static = it < sched.warm_step
     views = views_of(batch, width, height)
-    green = torch.tensor(GREEN, device=batch["image"].device)
+    green = _colour(GREEN, batch["image"])
     motion = None
     if static:
         out = render_mouth(g, None, views, backend)  # same static render of canonical Gaussians
