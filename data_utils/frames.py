@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -103,7 +104,25 @@ def frames_complete(data_dir: Path) -> bool:
     return n > 0 and frame_path(data_dir, 0).is_file() and frame_path(data_dir, n - 1).is_file()
 
 
-def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, jpeg_q: int = 1) -> str:
+def _ffmpeg_frames(video: Path, out_dir: Path, jpeg_q: int, expected: int, progress: bool) -> tuple[int, str]:
+    """ffmpeg -> out_dir/<i>.jpg at 25 fps with a tqdm bar fed by ffmpeg's -progress lines."""
+    from tqdm import tqdm
+
+    cmd = [ffmpeg_exe(), "-nostdin", "-y", "-v", "error", "-progress", "pipe:1", "-i", str(video),
+           "-vf", f"fps={FPS}", "-qmin", "1", "-q:v", str(jpeg_q), "-start_number", "0", str(out_dir / "%d.jpg")]
+    with tempfile.TemporaryFile("w+") as err, \
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True) as proc, \
+            tqdm(total=expected, desc="frames", unit="frame", disable=not progress) as bar:
+        for line in proc.stdout:
+            if line.startswith("frame="):
+                bar.update(max(int(line.split("=", 1)[1]) - bar.n, 0))
+        proc.wait()
+        err.seek(0)
+        return proc.returncode, err.read()
+
+
+def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, jpeg_q: int = 1,
+               progress: bool = True) -> str:
     """Extract every frame at 25 fps to `ori_imgs/<i>.jpg` (0-based, unpadded; ffmpeg -q:v 1 as upstream).
 
     A video at another rate is resampled (ffmpeg fps filter: frames are picked by timestamp, so the
@@ -125,17 +144,15 @@ def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, j
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir()
     try:
-        cmd = [ffmpeg_exe(), "-nostdin", "-y", "-v", "error", "-i", str(video), "-vf", f"fps={FPS}",
-               "-qmin", "1", "-q:v", str(jpeg_q), "-start_number", "0", str(tmp_dir / "%d.jpg")]
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        expected = int(round(info.duration * FPS))
+        returncode, stderr = _ffmpeg_frames(video, tmp_dir, jpeg_q, expected, progress)
         n = len(list(tmp_dir.glob("*.jpg")))
         if n == 0:
-            last = (res.stderr.strip().splitlines() or ["no frames decoded"])[-1]
+            last = (stderr.strip().splitlines() or ["no frames decoded"])[-1]
             raise PreprocessError(f"Could not decode any frame from {video} ({last})")
-        if res.returncode != 0 or res.stderr.strip():
+        if returncode != 0 or stderr.strip():
             log.warning("ffmpeg reported errors while decoding %s (truncated or damaged file?): %s",
-                        video, (res.stderr.strip().splitlines() or [""])[-1])
-        expected = int(round(info.duration * FPS))
+                        video, (stderr.strip().splitlines() or [""])[-1])
         if n < expected - 2:
             log.warning("%s: decoded %d frames but its header says %.2f s = %d frames: the file looks "
                         "truncated; using the %d decoded frames", video, n, info.duration, expected, n)
