@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--face_init_num", type=int, default=None, help="random Gaussians of the face field (2000)")
     t.add_argument("--fast", action="store_true",
                    help="short low-resolution schedule (128 px, 600/600/200 iterations) for CPU smoke runs and demos")
+    t.add_argument("--batch_size", type=int, default=1,
+                   help="frames per step (upstream: 1). With B > 1 the default stage lengths become 50000/B, "
+                        "50000/B and 10000/B steps (the same number of frames), several times faster on a GPU")
     t.add_argument("--max_minutes", type=float, default=0.0,
                    help="save a checkpoint and stop after this many minutes (rerun to resume); 0 = no limit")
     t.add_argument("--seed", type=int, default=0)
@@ -64,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     opt = extract_group(args, OptimizationParams)
     device = resolve_device(model.device)
     seed_everything(args.seed)
-    its = opt.iterations
-    cfg = TrainConfig(model=model, opt=opt,
+    if args.batch_size < 1:
+        print("error: --batch_size must be >= 1", file=sys.stderr)
+        return 2
+    its = max(opt.iterations // args.batch_size, 1)  # stage lengths count steps of batch_size frames
+    cfg = TrainConfig(model=model, opt=opt, batch_size=args.batch_size,
                       mouth_iterations=args.mouth_iterations or its, face_iterations=args.face_iterations or its,
                       fuse_iterations=args.fuse_iterations or max(its // 5, 1),
                       face_init_num=args.face_init_num or 2000, max_minutes=args.max_minutes, seed=args.seed,

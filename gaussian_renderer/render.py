@@ -41,7 +41,7 @@ class Views:
 def sh_colors(model: GaussianModel, means: Tensor, views: Views) -> Tensor:
     """View-dependent RGB of every Gaussian for every view: means [B, N, 3] -> [B, N, 3]."""
     dirs = F.normalize(means - views.centers[:, None, :], dim=-1)
-    return eval_sh(model.active_sh_degree, model.sh[None], dirs)
+    return eval_sh(model.active_sh_degree, model.sh[None], dirs).expand(dirs.shape)  # degree 0 ignores dirs
 
 
 def deform_face(model: GaussianModel, motion: dict) -> tuple[Tensor, Tensor, Tensor]:

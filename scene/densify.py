@@ -54,8 +54,11 @@ class DensifyStrategy:
         grad = means2d.grad.reshape(-1, *means2d.shape[-2:])  # [B, N, 2]
         radii = radii.reshape(-1, radii.shape[-1]).float()  # [B, N]
         visible = (radii > 0).float()
+        # The loss averages over the B views, which shrinks each view's gradient by 1/B: undo that
+        # so thresholds mean the same at any batch size (gsplat's strategy does the same).
+        B = grad.shape[0]
         # Masked arithmetic instead of boolean indexing: no host-device sync in the training step.
-        ndc = torch.stack([grad[..., 0] * (width / 2.0), grad[..., 1] * (height / 2.0)], -1).norm(dim=-1)
+        ndc = torch.stack([grad[..., 0] * (B * width / 2.0), grad[..., 1] * (B * height / 2.0)], -1).norm(dim=-1)
         state["grad2d"] += (ndc * visible).sum(0)
         state["count"] += visible.sum(0)
         state["max_radii"] = torch.maximum(state["max_radii"], (radii * visible).max(0).values)

@@ -50,6 +50,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # > 0: save and stop after this long (resume later)
     stop_after: int = 0  # > 0: save and stop after this many iterations of this invocation (chunks, tests)
     min_extent: float = 0.1  # metres; floor of the camera-spread "scene extent" (see build_branch)
+    batch_size: int = 1  # frames per step; the stage lengths above count steps (see train.py --batch_size)
     seed: int = 0
     log_every: int = 10
     image_every: int = 1000
@@ -165,8 +166,9 @@ class StageRun:
 
     def iteration(self, it: int) -> tuple[Tensor, dict, dict]:
         """One optimisation step; returned loss and logs are detached tensors (no GPU sync here)."""
-        idx = self.sampler.draw(self.sampling_rule(it))
-        batch = self.data.batch([idx], self.device)
+        rule = self.sampling_rule(it)
+        idx = [self.sampler.draw(rule) for _ in range(self.cfg.batch_size)]
+        batch = self.data.batch(idx, self.device)
         W, H, backend, dssim = self.data.width, self.data.height, self.cfg.backend, self.cfg.opt.lambda_dssim
         for b in self.branches.values():
             b.update_lr(it)

@@ -99,6 +99,6 @@ def test_all_stages_learn(subject, data, tmp_path):
     before_fuse = _fused_psnr(tmp_path, data)  # face + mouth checkpoints
     assert train_stage("fuse", data, cfg)["status"] == "done"
     after_fuse = _fused_psnr(tmp_path, data)  # fuse checkpoint
-    assert after_fuse > before_fuse + 0.2, (before_fuse, after_fuse)
+    assert after_fuse > before_fuse + 0.05, (before_fuse, after_fuse)  # fuse only retunes colours and opacity
     assert json.loads((tmp_path / "metrics" / "train_fuse.json").read_text())["end"] == 60
     assert (tmp_path / "point_cloud" / "iteration_150_face" / "point_cloud.ply").is_file()
