@@ -91,6 +91,10 @@ def load_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> Gau
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: train the {stage} stage first (train.py --stage {stage}).")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    planned = ckpt["config"].get(f"{stage}_iterations", 0)
+    if ckpt["step"] < planned:
+        raise FileNotFoundError(f"the {stage} stage stopped at iteration {ckpt['step']} of {planned} ({path}): "
+                                f"finish it first (train.py --stage {stage} resumes it)")
     branch = build_branch(stage, data, cfg, device)
     branch.load_state_dict(ckpt["branches"][stage], device)
     return branch
