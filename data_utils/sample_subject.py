@@ -57,7 +57,7 @@ class SampleSubject:
 def _settings(size: int, seed: int) -> dict:
     return {"size": size, "seed": seed, "fps": FPS, "train_text": TRAIN_TEXT, "novel_text": NOVEL_TEXT,
             "train_voice": TRAIN_VOICE, "novel_voice": NOVEL_VOICE, "words_per_minute": WORDS_PER_MINUTE,
-            "version": 2}
+            "version": 3}
 
 
 def _write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:

@@ -97,8 +97,8 @@ def speak(text: str, voice: str = "en-us", words_per_minute: int = 160, pitch: i
     """Synthesise `text` with eSpeak NG in a fresh process; voice e.g. "en-us+f3" (name + variant), pitch 0..100.
 
     eSpeak keeps state between calls that changes the next utterance by a few samples (even across
-    espeak_Terminate and with a fixed random seed), but the first utterance of a process is always
-    the same: so each call runs in its own spawned process, and the same arguments give the same samples.
+    espeak_Terminate), but the first utterance of a process with a fixed random seed is always the
+    same: so each call runs in its own spawned process, and the same arguments give the same samples.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -115,6 +115,7 @@ def speak_here(text: str, voice: str = "en-us", words_per_minute: int = 160, pit
         raise ValueError(f"eSpeak NG has no voice {voice!r}")
     lib.espeak_SetParameter(_PARAM_RATE, int(words_per_minute), 0)
     lib.espeak_SetParameter(_PARAM_PITCH, int(pitch), 0)
+    lib.espeak_ng_SetRandSeed(ctypes.c_long(0))  # breathy variants (f1-f5) add random noise
     eng["chunks"].clear()
     eng["events"].clear()
     data = text.encode("utf-8")

@@ -1,0 +1,333 @@
+"""One command from nothing to a talking-head video: a subject, preprocessing, a short training, new audio.
+
+    python scripts/demo.py                                   # the built-in sample subject, auto device
+    python scripts/demo.py --device cuda                     # on a GPU (a longer, sharper schedule)
+    python scripts/demo.py --video me.mp4 --audio speech.wav # your own 25 fps clip and any speech file
+    python scripts/demo.py --out demo_out/                   # rerun: finished steps are skipped
+
+Steps, each skipped on a rerun when its outputs exist with the same settings:
+  1 sample      without --video: data_utils/sample_subject.py writes <out>/data/hopper/hopper.mp4, a
+                synthetic talking head animated from Grace Hopper's portrait with built-in speech
+                (with --video: the clip is copied to <out>/data/<ID>/ and checked for a face)
+  2 process     python data_utils/process.py <out>/data/<ID>/<ID>.mp4 --compact
+  3 train       python train.py -s <out>/data/<ID> -m <out>/model/<ID> --fast --device ...
+  4 synthesize  python synthesize_fuse.py -S <out>/data/<ID> -M <out>/model/<ID> --use_train --audio <new audio>
+                (new audio: --audio, else the built-in second sentence <out>/sample/novel_speech.wav)
+Results: <out>/result.mp4 (the new-audio video with sound), <out>/result_sheet.png (a contact
+sheet of it), <out>/demo_log.json (per-step wall and CPU seconds). Tune the schedules in PRESETS.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from utils.io_utils import load_json, save_json  # noqa: E402
+
+SAMPLE_ID = "hopper"
+# Per device: the sample's frame size and extra train.py / synthesize_fuse.py arguments. `--fast` is
+# train.py's 128 px, 600/600/200-iteration schedule; later flags override it.
+PRESETS = {
+    "cpu": {"sample_size": 512, "train": ["--fast"], "synthesize": ["--fast"]},
+    "cuda": {"sample_size": 512, "train": ["--fast", "--resolution", "256", "--mouth_iterations", "3000",
+                                           "--face_iterations", "3000", "--fuse_iterations", "1000"],
+             "synthesize": ["--fast"]},
+}
+SHEET_FRAMES = 6
+STEPS = ("sample", "process", "train", "synthesize")
+
+
+class DemoError(RuntimeError):
+    """A user-facing problem, reported as one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--video", type=Path, default=None,
+                   help="your talking-head clip (25 fps, one face, with sound); default: the built-in sample")
+    p.add_argument("--audio", type=Path, default=None,
+                   help="speech to drive the trained head (.wav/.flac/.mp3, any rate); default: a built-in sentence")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="compute device (default auto)")
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out/)")
+    p.add_argument("--sample_size", type=int, default=None, help="frame size of the built-in sample (default 512)")
+    p.add_argument("--train_args", default="", help='extra train.py flags, e.g. "--resolution 256 --face_iterations 2000"')
+    p.add_argument("--force", action="store_true", help="redo every step")
+    return p
+
+
+# ---- small helpers ------------------------------------------------------------------------------------
+def resolve_device(name: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without a GPU is a user error."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DemoError("--device cuda: torch sees no CUDA GPU on this machine (use --device cpu)")
+    return name
+
+
+def subject_id(video: Path) -> str:
+    """Folder-safe subject name from a file name (letters, digits, _ and -)."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", video.stem).strip("_")
+    return name or "subject"
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_command(name: str, argv: list[str]) -> None:
+    """Run one pipeline step as a child process (its progress bars go to this terminal)."""
+    print(f"$ {' '.join(argv)}", flush=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    code = subprocess.call([sys.executable, *argv], cwd=REPO, env=env)
+    if code != 0:
+        raise DemoError(f"step '{name}' failed (exit code {code}); see its message above, fix it and rerun "
+                        "the same command to resume")
+
+
+def check_face(video: Path, n_checks: int = 5) -> int:
+    """Number of frames, of `n_checks` spread over the clip, in which MediaPipe finds a face (raises if none)."""
+    import numpy as np
+
+    from data_utils.sample.portrait import detect_points
+    from utils.video_io import iter_frames, probe_video
+
+    try:
+        info = probe_video(video)
+    except ValueError as e:
+        raise DemoError(str(e)) from e
+    total = max(int(info.duration * info.fps), 1)
+    wanted = set(np.linspace(0, total - 1, n_checks).astype(int).tolist())
+    found = checked = 0
+    for i, frame in enumerate(iter_frames(video)):
+        if i in wanted:
+            checked += 1
+            found += detect_points(frame) is not None
+        if i >= max(wanted):
+            break
+    if found == 0:
+        raise DemoError(f"no face found in {video} (MediaPipe checked {checked} frames spread over the clip); "
+                        "the demo needs a clip of one person facing the camera")
+    return found
+
+
+def contact_sheet(video: Path, out: Path, n: int = SHEET_FRAMES, height: int = 192) -> Path:
+    """A row of `n` evenly spaced frames of `video` and, under it, their mouth regions enlarged (PNG)."""
+    import cv2
+    import numpy as np
+
+    from utils.io_utils import atomic_path
+    from utils.video_io import iter_frames, probe_video
+
+    info = probe_video(video)
+    total = max(int(round(info.duration * info.fps)), 1)
+    wanted = set(np.linspace(total * 0.1, total * 0.9, n).astype(int).tolist())
+    frames = [f for i, f in enumerate(iter_frames(video)) if i in wanted]
+    if not frames:
+        raise DemoError(f"no frames could be read from {video}")
+    h, w = frames[0].shape[:2]
+    top = [cv2.resize(f, (height * w // h, height), interpolation=cv2.INTER_AREA) for f in frames]
+    # the mouth sits in the lower-middle of a head-and-shoulders crop
+    y0, y1, x0, x1 = int(0.5 * h), int(0.72 * h), int(0.32 * w), int(0.68 * w)
+    mouth = [cv2.resize(f[y0:y1, x0:x1], (top[0].shape[1], top[0].shape[1] * (y1 - y0) // (x1 - x0)),
+                        interpolation=cv2.INTER_CUBIC) for f in frames]
+    sheet = np.concatenate([np.concatenate(top, 1), np.concatenate(mouth, 1)], 0)
+    with atomic_path(out) as tmp:
+        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    return out
+
+
+# ---- the steps -------------------------------------------------------------------------------------------
+class Demo:
+    """The demo's folder layout, its per-step log (demo_log.json) and its four steps."""
+
+    def __init__(self, args: argparse.Namespace, device: str):
+        self.args, self.device = args, device
+        self.out = args.out.resolve()
+        self.preset = PRESETS[device]
+        self.size = args.sample_size or self.preset["sample_size"]
+        self.sid = SAMPLE_ID if args.video is None else subject_id(args.video)
+        self.data = self.out / "data" / self.sid
+        self.model = self.out / "model" / self.sid
+        self.sample_dir = self.out / "sample"
+        suffix = ".mp4" if args.video is None else (args.video.suffix.lower() or ".mp4")
+        self.video = self.data / f"{self.sid}{suffix}"
+        self.log_path = self.out / "demo_log.json"
+        self.log = load_json(self.log_path) if self.log_path.is_file() and not args.force else {}
+        self.result = self.out / "result.mp4"
+
+    def _done(self, step: str, key: list[str], outputs: list[Path]) -> bool:
+        entry = self.log.get(step)
+        if step == "sample" and self.args.video is None:  # the sample knows whether it is complete
+            from data_utils.sample_subject import sample_is_complete
+
+            if not sample_is_complete(self.video, self.sample_dir, size=self.size):
+                return False
+            if entry is None:  # made by data_utils/sample_subject.py before the demo ran
+                self.log[step] = {"key": key, "summary": f"sample subject in {self.video}", "finished": time.time()}
+            return True
+        return bool(entry and entry.get("key") == key and all(p.exists() for p in outputs))
+
+    def _record(self, step: str, key: list[str], wall: float, cpu: float, summary: str) -> None:
+        self.log[step] = {"key": key, "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "summary": summary,
+                          "finished": time.time()}
+        save_json(self.log_path, self.log)
+
+    def _stale(self, step: str, key: list[str]) -> bool:
+        """True when this step finished before with other settings (or --force): its old outputs must go."""
+        entry = self.log.get(step)
+        return self.args.force or bool(entry and entry.get("key") != key)
+
+    def step(self, number: int, step: str, key: list[str], outputs: list[Path], work) -> None:
+        """Run `work()` unless this step already finished with the same key; print one summary line."""
+        label = f"[{number}/4 {step}]"
+        if not self.args.force and self._done(step, key, outputs):
+            print(f"{label} already done ({self.log[step]['summary']}); skipped", flush=True)
+            return
+        print(f"{label} ...", flush=True)
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        summary = work()
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        self._record(step, key, wall, cpu, summary)
+        print(f"{label} {summary} ({wall:.0f} s wall, {cpu:.0f} s CPU)", flush=True)
+
+    # 1
+    def make_subject(self) -> str:
+        if self.args.video is None:
+            from data_utils.sample.portrait import PortraitError
+            from data_utils.sample.speech import SpeechUnavailable
+            from data_utils.sample_subject import make_sample_subject
+
+            try:
+                sample = make_sample_subject(self.video, self.sample_dir, size=self.size, force=self.args.force)
+            except (PortraitError, SpeechUnavailable) as e:
+                raise DemoError(str(e)) from e
+            m = sample.meta
+            return (f"sample subject {m['frames']} frames ({m['seconds']} s, {self.size}x{self.size}, with speech) "
+                    f"-> {self.video}")
+        src = self.args.video
+        self.data.mkdir(parents=True, exist_ok=True)
+        if not (self.video.is_file() and self.video.stat().st_size == src.stat().st_size):
+            shutil.copyfile(src, self.video)
+        found = check_face(self.video)
+        return f"copied {src} -> {self.video} (face found in {found} of 5 checked frames)"
+
+    # 2
+    def process_key(self) -> list[str]:
+        stat = self.video.stat()
+        return [str(self.video), str(stat.st_size), str(stat.st_mtime_ns)]
+
+    def process(self) -> str:
+        redo = ["--force"] if self._stale("process", self.process_key()) else []
+        run_command("process", ["data_utils/process.py", str(self.video), "--compact", *redo])
+        return f"processed -> {self.data}"
+
+    # 3
+    def train_args(self) -> list[str]:
+        return ["train.py", "-s", str(self.data), "-m", str(self.model), *self.preset["train"],
+                *self.args.train_args.split(), "--device", self.device]
+
+    def train(self) -> str:
+        if self._stale("train", self.train_args()) and self.model.is_dir():
+            print(f"the training settings changed: removing the old model {self.model}", flush=True)
+            shutil.rmtree(self.model)
+        run_command("train", self.train_args())
+        return f"trained -> {self.model}"
+
+    # 4
+    def new_audio(self) -> Path:
+        if self.args.audio is not None:
+            return self.args.audio.resolve()
+        novel = self.sample_dir / "novel_speech.wav"
+        if not novel.is_file():
+            from data_utils.sample.speech import pad_speech, pad_to_frames, speak
+            from data_utils.sample_subject import LEAD_S, NOVEL_TEXT, NOVEL_VOICE, TAIL_S, WORDS_PER_MINUTE, _write_wav
+
+            speech = pad_to_frames(pad_speech(speak(NOVEL_TEXT, NOVEL_VOICE, WORDS_PER_MINUTE), LEAD_S, TAIL_S))
+            _write_wav(novel, speech.samples, speech.sample_rate)
+        return novel
+
+    def synthesize_args(self, audio: Path) -> list[str]:
+        return ["synthesize_fuse.py", "-S", str(self.data), "-M", str(self.model), "--use_train",
+                "--audio", str(audio), *self.preset["synthesize"], "--device", self.device]
+
+    def synthesize(self, audio: Path) -> str:
+        run_command("synthesize", self.synthesize_args(audio))
+        rendered = self.model / "train" / "ours_None" / "renders"
+        made = rendered / "out_with_audio.mp4"
+        if not made.is_file():
+            made = rendered / "out.mp4"
+            print(f"WARNING: no audio could be muxed; {self.result} has no sound", file=sys.stderr)
+        if not made.is_file():
+            raise DemoError(f"synthesis finished but wrote no video under {rendered}")
+        shutil.copyfile(made, self.result)
+        contact_sheet(self.result, self.out / "result_sheet.png")
+        return f"{audio.name} -> {self.result}"
+
+
+def run_demo(args: argparse.Namespace) -> Demo:
+    device = resolve_device(args.device)
+    demo = Demo(args, device)
+    demo.out.mkdir(parents=True, exist_ok=True)
+    print(f"demo: subject {demo.sid!r} on {device}, outputs in {demo.out}", flush=True)
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    demo.step(1, "sample", [str(args.video.resolve()) if args.video else f"sample {demo.size}"],
+              [demo.video], demo.make_subject)
+    processed = [demo.data / "transforms_train.json", demo.data / "au.csv", demo.data / "process_log.json"]
+    demo.step(2, "process", demo.process_key(), processed, demo.process)
+    demo.step(3, "train", demo.train_args(), [demo.model / "chkpnt_fuse_latest.pth"], demo.train)
+    audio = demo.new_audio()
+    trained_at = str(demo.log["train"]["finished"])  # a retrained model is rendered again
+    demo.step(4, "synthesize", demo.synthesize_args(audio) + [trained_at], [demo.result],
+              lambda: demo.synthesize(audio))
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    demo.log["total"] = {"seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "device": device}
+    save_json(demo.log_path, demo.log)
+    print(f"\ndone in {wall:.0f} s ({cpu:.0f} s CPU). Outputs:\n"
+          f"  talking head with the new audio: {demo.result}\n"
+          f"  contact sheet of it:             {demo.out / 'result_sheet.png'}\n"
+          f"  training subject (video, data):  {demo.video}\n"
+          f"  trained model:                   {demo.model}\n"
+          f"  per-step timings:                {demo.log_path}")
+    return demo
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.video is not None and not args.video.is_file():
+        print(f"error: video not found: {args.video}", file=sys.stderr)
+        return 2
+    if args.audio is not None and not args.audio.is_file():
+        print(f"error: audio not found: {args.audio}", file=sys.stderr)
+        return 2
+    if args.sample_size is not None and args.sample_size < 128:
+        print(f"error: --sample_size {args.sample_size} is too small for face tracking (use >= 128)", file=sys.stderr)
+        return 2
+    try:
+        run_demo(args)
+    except DemoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished steps are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
