@@ -35,13 +35,17 @@ if str(REPO) not in sys.path:
 from utils.io_utils import load_json, save_json  # noqa: E402
 
 SAMPLE_ID = "hopper"
-# Per device: the sample's frame size and extra train.py / synthesize_fuse.py arguments. `--fast` is
-# train.py's 128 px, 600/600/200-iteration schedule; later flags override it.
+# Per device: the sample's frame size, extra train.py / synthesize_fuse.py arguments (`--fast` is
+# train.py's 128 px, 600/600/200-iteration schedule; later flags override it) and environment
+# defaults for the steps (a variable already set in the environment wins). One torch thread on CPU:
+# on a 2-core machine that something else also uses, two threads spin against each other (a face
+# training step measured 0.3 it/s with 2 threads against 7 it/s with 1, under the same load).
 PRESETS = {
-    "cpu": {"sample_size": 512, "train": ["--fast"], "synthesize": ["--fast"]},
+    "cpu": {"sample_size": 512, "train": ["--fast"], "synthesize": ["--fast"],
+            "env": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
     "cuda": {"sample_size": 512, "train": ["--fast", "--resolution", "256", "--mouth_iterations", "3000",
                                            "--face_iterations", "3000", "--fuse_iterations", "1000"],
-             "synthesize": ["--fast"]},
+             "synthesize": ["--fast"], "env": {}},
 }
 SHEET_FRAMES = 6
 STEPS = ("sample", "process", "train", "synthesize")
@@ -90,10 +94,13 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_command(name: str, argv: list[str]) -> None:
-    """Run one pipeline step as a child process (its progress bars go to this terminal)."""
+def run_command(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Run one pipeline step as a child process (its progress bars go to this terminal).
+
+    `env`: defaults for environment variables that the caller's environment does not set.
+    """
     print(f"$ {' '.join(argv)}", flush=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = {**(env or {}), **os.environ, "PYTHONUNBUFFERED": "1"}
     code = subprocess.call([sys.executable, *argv], cwd=REPO, env=env)
     if code != 0:
         raise DemoError(f"step '{name}' failed (exit code {code}); see its message above, fix it and rerun "
@@ -234,7 +241,7 @@ class Demo:
 
     def process(self) -> str:
         redo = ["--force"] if self._stale("process", self.process_key()) else []
-        run_command("process", ["data_utils/process.py", str(self.video), "--compact", *redo])
+        run_command("process", ["data_utils/process.py", str(self.video), "--compact", *redo], self.preset["env"])
         return f"processed -> {self.data}"
 
     # 3
@@ -246,7 +253,7 @@ class Demo:
         if self._stale("train", self.train_args()) and self.model.is_dir():
             print(f"the training settings changed: removing the old model {self.model}", flush=True)
             shutil.rmtree(self.model)
-        run_command("train", self.train_args())
+        run_command("train", self.train_args(), self.preset["env"])
         return f"trained -> {self.model}"
 
     # 4
@@ -267,7 +274,7 @@ class Demo:
                 "--audio", str(audio), *self.preset["synthesize"], "--device", self.device]
 
     def synthesize(self, audio: Path) -> str:
-        run_command("synthesize", self.synthesize_args(audio))
+        run_command("synthesize", self.synthesize_args(audio), self.preset["env"])
         rendered = self.model / "train" / "ours_None" / "renders"
         made = rendered / "out_with_audio.mp4"
         if not made.is_file():

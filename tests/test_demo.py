@@ -176,7 +176,7 @@ def test_demo_video_without_face_is_one_line_error(tmp_path, capsys, monkeypatch
 
     clip = tmp_path / "wall.mp4"
     write_video(clip, [np.full((96, 96, 3), 40 + i, np.uint8) for i in range(30)])
-    monkeypatch.setattr(demo, "run_command", lambda name, argv: pytest.fail("no step may run without a face"))
+    monkeypatch.setattr(demo, "run_command", lambda name, argv, env=None: pytest.fail("no step may run without a face"))
     assert demo.main(["--video", str(clip), "--out", str(tmp_path / "o"), "--device", "cpu"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no face found in") and str(tmp_path / "o") in err and "\n" not in err
@@ -186,10 +186,11 @@ class FakeSteps:
     """Stands in for process.py / train.py / synthesize_fuse.py: records calls, writes their outputs."""
 
     def __init__(self, clip: Path):
-        self.clip, self.calls = clip, []
+        self.clip, self.calls, self.envs = clip, [], []
 
-    def __call__(self, name: str, argv: list[str]) -> None:
+    def __call__(self, name: str, argv: list[str], env: dict | None = None) -> None:
         self.calls.append((name, argv))
+        self.envs.append(env)
         if name == "process":
             data = Path(argv[1]).parent
             for f in ("transforms_train.json", "au.csv", "process_log.json"):
@@ -216,6 +217,7 @@ def test_demo_runs_all_steps_then_resumes(sample, monkeypatch, capsys, tmp_path)
     argv = ["--out", str(root), "--sample_size", str(SIZE), "--device", "cpu"]
     assert demo.main(argv) == 0
     assert fake.names() == ["process", "train", "synthesize"]        # the sample itself was already made
+    assert all(env["OMP_NUM_THREADS"] == "1" for env in fake.envs)   # one torch thread on CPU
     out = capsys.readouterr().out
     assert "[1/4 sample] already done" in out and str(root / "result.mp4") in out
     assert (root / "result.mp4").is_file() and (root / "result_sheet.png").stat().st_size > 1000
@@ -262,10 +264,10 @@ def test_demo_failed_step_is_reported_and_resumable(sample, monkeypatch, tmp_pat
     clip.write_bytes(made.video.read_bytes())
     fake = FakeSteps(made.video)
 
-    def failing(name, argv):
+    def failing(name, argv, env=None):
         if name == "train":
             raise demo.DemoError("step 'train' failed (exit code 1); see its message above")
-        fake(name, argv)
+        fake(name, argv, env)
 
     monkeypatch.setattr(demo, "run_command", failing)
     argv = ["--video", str(clip), "--out", str(tmp_path / "o"), "--device", "cpu"]
@@ -275,3 +277,13 @@ def test_demo_failed_step_is_reported_and_resumable(sample, monkeypatch, tmp_pat
     monkeypatch.setattr(demo, "run_command", fake)
     assert demo.main(argv) == 0
     assert fake.names() == ["train", "synthesize"]                    # processing is not redone
+
+
+def test_run_command_env_defaults_and_failure(monkeypatch):
+    check = "import os, sys; sys.exit(0 if os.environ.get('OMP_NUM_THREADS') == sys.argv[1] else 3)"
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    demo.run_command("check", ["-c", check, "1"], {"OMP_NUM_THREADS": "1"})     # the default applies
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    demo.run_command("check", ["-c", check, "2"], {"OMP_NUM_THREADS": "1"})     # the user's setting wins
+    with pytest.raises(demo.DemoError, match=r"step 'check' failed \(exit code 3\)"):
+        demo.run_command("check", ["-c", check, "1"], {"OMP_NUM_THREADS": "1"})
