@@ -12,7 +12,7 @@ Outputs go beside the video (or --data_dir) with the upstream names. Tasks (--ta
   3 landmarks   ori_imgs/<i>.npy [478,3], ori_imgs/<i>.lms (iBUG 68), landmarks.npy, blendshapes.npy
   4 head pose   track_params.pt, transforms_train.json, transforms_val.json
   5 parsing     parsing/<i>.png
-  6 images      teeth_mask/<i>.npy, bc.jpg, gt_imgs/, torso_imgs/, bg/ (the last three skipped by --compact)
+  6 images      teeth_mask/<i>.npy (.png with --compact), bc.jpg, gt_imgs/, torso_imgs/, bg/ (the last three skipped by --compact)
   7 expression  au.csv, 3dmm.pt
   9 debug       debug/contact_sheet.png, debug/tracks.png (also with --debug)
 A full run does task 2 before task 1 (the audio features are cut to the frame count). Each step
@@ -90,7 +90,8 @@ def build_steps(args: argparse.Namespace, video: Path) -> dict[int, list[tuple[s
 
     def teeth(d, f):
         from data_utils.teeth import run_teeth
-        return run_teeth(d, f)
+        # --compact: bilevel PNGs (~0.3 KB a frame) instead of upstream's bool .npy (262 KB at 512x512)
+        return run_teeth(d, f, fmt="png" if args.compact else "npy")
 
     def background(d, f):
         from data_utils.background import run_background
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", type=Path, default=None, help="output folder (default: the video's folder)")
     p.add_argument("--task", type=int, default=-1, choices=[-1, *sorted(NAMES)], help="run one task (-1 = all)")
     p.add_argument("--force", action="store_true", help="redo steps whose outputs exist")
-    p.add_argument("--compact", action="store_true", help="skip gt_imgs/, torso_imgs/, bg/ (the trainer rebuilds them)")
+    p.add_argument("--compact", action="store_true", help="skip gt_imgs/, torso_imgs/, bg/ (the trainer rebuilds them) and write teeth masks as PNG")
     p.add_argument("--debug", action="store_true", help="also write debug/contact_sheet.png and debug/tracks.png")
     p.add_argument("--audio_extractor", "--asr", default="phoneme",
                    help="audio features: phoneme (default), pocketsphinx, mel, deepspeech, hubert")
