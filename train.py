@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "50000/B and 10000/B steps (the same number of frames), several times faster on a GPU")
     t.add_argument("--max_minutes", type=float, default=0.0,
                    help="save a checkpoint and stop after this many minutes (rerun to resume); 0 = no limit")
+    t.add_argument("--lpips_weights", default="",
+                   help="folder with alexnet-owt-7be5be79.pth and lpips' alex.pth; without them LPIPS terms are skipped")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true", help="only warnings")
     # accepted for upstream command-line compatibility; checkpoints and evaluation are scheduled internally
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                       mouth_iterations=args.mouth_iterations or its, face_iterations=args.face_iterations or its,
                       fuse_iterations=args.fuse_iterations or max(its // 5, 1),
                       face_init_num=args.face_init_num or 2000, max_minutes=args.max_minutes, seed=args.seed,
+                      lpips_weights=args.lpips_weights,
                       backend=model.backend, device=str(device))
     Path(model.model_path).mkdir(parents=True, exist_ok=True)
     save_cfg_args(model.model_path, args)

@@ -24,7 +24,7 @@ from scene.gaussian_model import GaussianModel, make_gaussian_optimizer
 from scene.motion_net import FaceMotionNet, MouthMotionNet
 from scene.schedule import Schedule
 from utils.general_utils import expon_lr
-from utils.loss_utils import l1_loss, ssim
+from utils.loss_utils import l1_loss, patchify, ssim
 from utils.sh_utils import sh_to_rgb
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,23 @@ def _colour(rgb: tuple[float, float, float], like: Tensor) -> Tensor:
 def photometric(pred: Tensor, target: Tensor, lambda_dssim: float) -> Tensor:
     """L1 + lambda (1 - SSIM) on channel-last [B,H,W,3] images."""
     return l1_loss(pred, target) + lambda_dssim * (1.0 - ssim(pred.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2)))
+
+
+def lpips_patches(lpips, image: Tensor, target: Tensor, low: int, high: int) -> Tensor:
+    """LPIPS over non-overlapping square patches of side 2*U{low..high} (upstream's patch LPIPS)."""
+    size = min(2 * int(torch.randint(low, high + 1, ())), image.shape[1], image.shape[2])  # small test images
+    to_patches = lambda x: torch.cat([patchify(im, size) for im in x.permute(0, 3, 1, 2)])
+    return lpips(to_patches(image), to_patches(target)).mean()
+
+
+def lpips_lips(lpips, image: Tensor, target: Tensor, lips_rect: Tensor) -> Tensor:
+    """LPIPS on the lips box of each frame (crops of different sizes, one call each)."""
+    losses = []
+    for im, tg, (r0, r1, c0, c1) in zip(image, target, lips_rect.tolist()):
+        if r1 - r0 >= 16 and c1 - c0 >= 16:  # AlexNet needs a few pixels
+            crop = lambda x: x[r0:r1, c0:c1].permute(2, 0, 1)[None]
+            losses.append(lpips(crop(im), crop(tg)).mean())
+    return torch.stack(losses).mean() if losses else image.new_zeros(())
 
 
 def alpha_prior(alpha: Tensor, inside: Tensor) -> Tensor:
@@ -96,7 +113,10 @@ class GaussianBranch:
         if it % self.sched.sh_up_interval == 0:
             self.gaussians.oneup_sh_degree()
 
-    def step_optimizers(self, motion_used: bool) -> None:
+    def step_optimizers(self, motion_used: bool, freeze_geometry: bool = False) -> None:
+        if freeze_geometry:  # mouth tail: only colours keep learning
+            for key in ("means", "quats", "log_scales", "logit_opacities", "embeddings"):
+                self.gaussians.params[key].grad = None
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if motion_used and self.train_motion:
@@ -124,7 +144,7 @@ def views_of(batch: dict, width: int, height: int) -> Views:
 
 
 def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: int, backend: str,
-               lambda_dssim: float = 0.2, use_jaw: bool = True) -> tuple[Tensor, dict, dict]:
+               lambda_dssim: float = 0.2, use_jaw: bool = True, lpips=None) -> tuple[Tensor, dict, dict]:
     """Inside-mouth field: fit the mouth interior inside the lips box, green everywhere else."""
     sched = branch.sched
     g, net = branch.gaussians, branch.net
@@ -150,11 +170,16 @@ def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height:
             jaw = 1e-3 * l1_loss(motion["jaw"], batch["jaw"])
             loss = loss + jaw
             logs["jaw"] = jaw.detach()
-    return loss, logs, {"image": image, "target": target, "raster": out["raster"], "motion_used": motion is not None and not tail}
+    if tail and lpips is not None:
+        perceptual = 0.5 * lpips_patches(lpips, image, target, 16, 21)
+        loss = loss + perceptual
+        logs["lpips"] = perceptual.detach()
+    return loss, logs, {"image": image, "target": target, "raster": out["raster"],
+                        "motion_used": motion is not None and not tail, "freeze_geometry": tail}
 
 
 def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: int, backend: str,
-              lambda_dssim: float = 0.2) -> tuple[Tensor, dict, dict]:
+              lambda_dssim: float = 0.2, lpips=None) -> tuple[Tensor, dict, dict]:
     """Face field, DEGSTalk's hair-preserving supervision: only the face (without hair and mouth) counts."""
     sched = branch.sched
     g, net = branch.gaussians, branch.net
@@ -188,6 +213,12 @@ def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: 
             att_loss = att_loss + 1e-4 * ((att[..., 1:2] * hair).mean() + (att[..., 0:1] * hair).mean())
         loss = loss + reg + prior + att_loss
         logs.update(reg=reg.detach(), attention=att_loss.detach())
+    if lpips is not None and it > sched.lpips_start:
+        perceptual = 0.01 * lpips_lips(lpips, image, target, batch["lips_rect"])
+        blank = lambda x: x * (1.0 - box) + green * box  # then the rest of the face, lips blanked
+        perceptual = perceptual + 0.2 * lpips_patches(lpips, blank(image), blank(target), 32, 48)
+        loss = loss + perceptual
+        logs["lpips"] = perceptual.detach()
     return loss, logs, {"image": image, "target": target, "raster": out["raster"], "motion_used": motion is not None}
 
 
@@ -212,7 +243,7 @@ def prune_green_face_gaussians(branch: GaussianBranch) -> int:
 
 
 def fuse_step(face: GaussianBranch, mouth: GaussianBranch, it: int, batch: dict, width: int, height: int,
-              backend: str, lambda_dssim: float = 0.2) -> tuple[Tensor, dict, dict]:
+              backend: str, lambda_dssim: float = 0.2, lpips=None, lpips_start: int = 0) -> tuple[Tensor, dict, dict]:
     """Fusion: face over mouth over the frame's own background, against the full frame."""
     views = views_of(batch, width, height)
     with torch.no_grad():
@@ -224,5 +255,9 @@ def fuse_step(face: GaussianBranch, mouth: GaussianBranch, it: int, batch: dict,
     mouth_out = render_mouth(mouth.gaussians, mm, views, backend)
     image = composite(face_out, mouth_out, batch["background"])
     loss = photometric(image, batch["image"], lambda_dssim)
-    return loss, {"photo": loss.detach()}, {"image": image, "target": batch["image"], "raster": face_out["raster"],
-                                          "motion_used": False}
+    logs = {"photo": loss.detach()}
+    if lpips is not None and it > lpips_start:
+        perceptual = 0.5 * lpips_patches(lpips, image, batch["image"], 16, 21)
+        loss = loss + perceptual
+        logs["lpips"] = perceptual.detach()
+    return loss, logs, {"image": image, "target": batch["image"], "raster": face_out["raster"], "motion_used": False}

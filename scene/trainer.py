@@ -51,6 +51,7 @@ class TrainConfig:
     stop_after: int = 0  # > 0: save and stop after this many iterations of this invocation (chunks, tests)
     min_extent: float = 0.1  # metres; floor of the camera-spread "scene extent" (see build_branch)
     batch_size: int = 1  # frames per step; the stage lengths above count steps (see train.py --batch_size)
+    lpips_weights: str = ""  # folder with the LPIPS weights; empty: look in the usual caches, else skip LPIPS
     seed: int = 0
     log_every: int = 10
     image_every: int = 1000
@@ -116,6 +117,9 @@ class StageRun:
             self.branches = {stage: branch}
         self.sampler = FrameSampler(data.num_frames, seed=cfg.seed)
         self.step = 0
+        from utils.lpips import load_lpips
+
+        self.lpips = load_lpips(cfg.lpips_weights or None, device)
 
     def _freeze_for_fuse(self) -> None:
         """Fuse trains colours of both fields and the face's opacity; nothing else moves."""
@@ -177,17 +181,18 @@ class StageRun:
         for b in self.branches.values():
             b.update_lr(it)
         if self.stage == "mouth":
-            loss, logs, aux = mouth_step(self.branches["mouth"], it, batch, W, H, backend, dssim)
+            loss, logs, aux = mouth_step(self.branches["mouth"], it, batch, W, H, backend, dssim, lpips=self.lpips)
         elif self.stage == "face":
-            loss, logs, aux = face_step(self.branches["face"], it, batch, W, H, backend, dssim)
+            loss, logs, aux = face_step(self.branches["face"], it, batch, W, H, backend, dssim, lpips=self.lpips)
         else:
-            loss, logs, aux = fuse_step(self.branches["face"], self.branches["mouth"], it, batch, W, H, backend, dssim)
+            loss, logs, aux = fuse_step(self.branches["face"], self.branches["mouth"], it, batch, W, H, backend, dssim,
+                                        lpips=self.lpips, lpips_start=self.sched.lpips_start)
         loss.backward()
         for name, b in self.branches.items():
             raster = aux["raster"]
             if self.stage != "fuse" and it <= b.densify.densify_until:
                 b.densify.accumulate(b.densify_state, raster.means2d, raster.radii, W, H)
-            b.step_optimizers(aux["motion_used"])
+            b.step_optimizers(aux["motion_used"], aux.get("freeze_geometry", False))
             if self.stage != "fuse":
                 changed = b.densify.step(b.gaussians, b.optimizer, b.densify_state, it, b.extent)
                 if changed and self.stage == "mouth":

@@ -22,6 +22,7 @@ LINEAR_FILE = "alex.pth"
 # conv layers of torchvision's AlexNet `features`: (index, in, out, kernel, stride, padding)
 _CONVS = ((0, 3, 64, 11, 4, 2), (3, 64, 192, 5, 1, 2), (6, 192, 384, 3, 1, 1), (8, 384, 256, 3, 1, 1), (10, 256, 256, 3, 1, 1))
 _CHANNELS = (64, 192, 384, 256, 256)
+_warned = False  # the missing-weights warning is given once per process
 
 
 class LPIPS(nn.Module):
@@ -78,8 +79,12 @@ def find_lpips_weights(folder: str | Path | None = None) -> tuple[Path, Path] | 
 
 def load_lpips(folder: str | Path | None = None, device: torch.device | str = "cpu") -> LPIPS | None:
     """The LPIPS net when its weights can be found, else None (one warning naming the flag)."""
+    global _warned
     found = find_lpips_weights(folder)
     if found is None:
+        if _warned:
+            return None
+        _warned = True
         log.warning("LPIPS weights not found: LPIPS loss terms are skipped (set --lpips_weights DIR with %s and %s)",
                     ALEXNET_FILE, LINEAR_FILE)
         return None

@@ -102,3 +102,22 @@ def test_all_stages_learn(subject, data, tmp_path):
     assert after_fuse > before_fuse + 0.05, (before_fuse, after_fuse)  # fuse only retunes colours and opacity
     assert json.loads((tmp_path / "metrics" / "train_fuse.json").read_text())["end"] == 60
     assert (tmp_path / "point_cloud" / "iteration_150_face" / "point_cloud.ply").is_file()
+
+
+def test_lpips_terms_run_with_user_weights(data, tmp_path):
+    from tests.utils.test_lpips import _fake_weights
+
+    weights = tmp_path / "lpips"
+    weights.mkdir()
+    _fake_weights(weights)
+    cfg = _cfg(tmp_path / "m", mouth_iterations=30, face_iterations=30, lpips_weights=str(weights))
+    for stage in ("mouth", "face"):
+        run = StageRun(stage, data, cfg, torch.device("cpu"))
+        assert run.lpips is not None
+        before = {k: p.detach().clone() for k, p in run.branches[stage].gaussians.params.items()}
+        logs = run.iteration(30)[1]  # the LPIPS tail of both stages
+        assert float(logs["lpips"]) > 0, stage
+        after = run.branches[stage].gaussians.params
+        if stage == "mouth":  # tail: geometry frozen, colours still learn
+            assert torch.equal(before["means"], after["means"])
+            assert not torch.equal(before["sh0"], after["sh0"])
