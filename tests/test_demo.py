@@ -221,6 +221,7 @@ def test_demo_runs_all_steps_then_resumes(sample, monkeypatch, capsys, tmp_path)
     out = capsys.readouterr().out
     assert "[1/4 sample] already done" in out and str(root / "result.mp4") in out
     assert (root / "result.mp4").is_file() and (root / "result_sheet.png").stat().st_size > 1000
+    assert "lip check: mouth opening vs loudness r =" in out
     log = __import__("json").loads((root / "demo_log.json").read_text())
     assert {"sample", "process", "train", "synthesize", "total"} <= set(log)
 
@@ -287,3 +288,12 @@ def test_run_command_env_defaults_and_failure(monkeypatch):
     demo.run_command("check", ["-c", check, "2"], {"OMP_NUM_THREADS": "1"})     # the user's setting wins
     with pytest.raises(demo.DemoError, match=r"step 'check' failed \(exit code 3\)"):
         demo.run_command("check", ["-c", check, "1"], {"OMP_NUM_THREADS": "1"})
+
+
+def test_lip_sync_check_tells_matching_from_unrelated_audio(sample):
+    _, made = sample
+    matching = demo.lip_sync_check(made.video, made.train_speech)
+    unrelated = demo.lip_sync_check(made.video, made.novel_speech)
+    assert matching["frames"] == made.meta["frames"] and matching["frames_without_face"] == 0
+    assert matching["lip_loudness_r"] > 0.6
+    assert unrelated["lip_loudness_r"] < 0.3
