@@ -13,7 +13,7 @@ Steps, each skipped on a rerun when its outputs exist with the same settings:
   3 train       python train.py -s <out>/data/<ID> -m <out>/model/<ID> --fast --device ...
   4 synthesize  python synthesize_fuse.py -S <out>/data/<ID> -M <out>/model/<ID> --use_train --audio <new audio>
                 (new audio: --audio, else the built-in second sentence <out>/sample/novel_speech.wav)
-Results: <out>/result.mp4 (the new-audio video with sound), <out>/result_sheet.png (a contact
+Results: <out>/result.mp4 (the new-audio video with sound), <out>/result_sheet.jpg (a contact
 sheet of it), <out>/demo_log.json (per-step wall and CPU seconds). Tune the schedules in PRESETS.
 """
 from __future__ import annotations
@@ -134,7 +134,7 @@ def check_face(video: Path, n_checks: int = 5) -> int:
 
 
 def contact_sheet(video: Path, out: Path, n: int = SHEET_FRAMES, height: int = 192) -> Path:
-    """A row of `n` evenly spaced frames of `video` and, under it, their mouth regions enlarged (PNG)."""
+    """A row of `n` evenly spaced frames of `video` and, under it, their mouth regions enlarged (JPEG)."""
     import cv2
     import numpy as np
 
@@ -155,7 +155,7 @@ def contact_sheet(video: Path, out: Path, n: int = SHEET_FRAMES, height: int = 1
                         interpolation=cv2.INTER_CUBIC) for f in frames]
     sheet = np.concatenate([np.concatenate(top, 1), np.concatenate(mouth, 1)], 0)
     with atomic_path(out) as tmp:
-        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
     return out
 
 
@@ -310,7 +310,7 @@ class Demo:
         if not made.is_file():
             raise DemoError(f"synthesis finished but wrote no video under {rendered}")
         shutil.copyfile(made, self.result)
-        contact_sheet(self.result, self.out / "result_sheet.png")
+        contact_sheet(self.result, self.out / "result_sheet.jpg")
         check = lip_sync_check(self.result, audio)
         self.log["lip_check"] = check
         return (f"{audio.name} -> {self.result}; lip check: mouth opening vs loudness r = {check['lip_loudness_r']} "
@@ -337,7 +337,7 @@ def run_demo(args: argparse.Namespace) -> Demo:
     save_json(demo.log_path, demo.log)
     print(f"\ndone in {wall:.0f} s ({cpu:.0f} s CPU). Outputs:\n"
           f"  talking head with the new audio: {demo.result}\n"
-          f"  contact sheet of it:             {demo.out / 'result_sheet.png'}\n"
+          f"  contact sheet of it:             {demo.out / 'result_sheet.jpg'}\n"
           f"  training subject (video, data):  {demo.video}\n"
           f"  trained model:                   {demo.model}\n"
           f"  per-step timings:                {demo.log_path}")

@@ -220,7 +220,7 @@ def test_demo_runs_all_steps_then_resumes(sample, monkeypatch, capsys, tmp_path)
     assert all(env["OMP_NUM_THREADS"] == "1" for env in fake.envs)   # one torch thread on CPU
     out = capsys.readouterr().out
     assert "[1/4 sample] already done" in out and str(root / "result.mp4") in out
-    assert (root / "result.mp4").is_file() and (root / "result_sheet.png").stat().st_size > 1000
+    assert (root / "result.mp4").is_file() and (root / "result_sheet.jpg").stat().st_size > 1000
     assert "lip check: mouth opening vs loudness r =" in out
     log = __import__("json").loads((root / "demo_log.json").read_text())
     assert {"sample", "process", "train", "synthesize", "total"} <= set(log)
