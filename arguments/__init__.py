@@ -18,7 +18,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -21,7 +20,6 @@ from torch import Tensor
 from gaussian_renderer.render import Views, composite, render_face, render_mouth
 from scene.densify import DensifyStrategy
 from scene.gaussian_model import GaussianModel, make_gaussian_optimizer
-from scene.motion_net import FaceMotionNet, MouthMotionNet
 from scene.schedule import Schedule
 from utils.general_utils import expon_lr
 from utils.loss_utils import l1_loss, patchify, ssim

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from arguments import ModelParams, OptimizationParams
 from scene.gaussian_model import GaussianModel
 from scene.motion_net import FaceMotionNet, MouthMotionNet
 from scene.sampling import FrameSampler, face_stage_rule, mouth_stage_rule
-from scene.schedule import Schedule, face_schedule, fuse_schedule, mouth_schedule
+from scene.schedule import face_schedule, fuse_schedule, mouth_schedule
 from scene.stages import (GaussianBranch, damp_green_mouth_gaussians, face_step, fuse_step, mouth_step,
                           prune_green_face_gaussians)
 from utils.io_utils import save_json, save_torch

@@ -1,7 +1,6 @@
 """Real spherical harmonics (degree <= 3) in the convention of 3DGS / gsplat."""
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 C0 = 0.28209479177387814
