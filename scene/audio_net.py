@@ -11,7 +11,6 @@ Constants follow upstream-facts section 3.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 WINDOW_SIZE = 8  # frames of audio context per video frame
@@ -33,10 +32,10 @@ def audio_windows(features: Tensor, idx: int | Tensor, size: int = WINDOW_SIZE) 
         raise ValueError(f"idx must be an int or a 1-D tensor, got shape {tuple(idx_t.shape)}")
     if bool(((idx_t < 0) | (idx_t >= T)).any()):
         raise IndexError(f"audio frame index out of range [0, {T}): {idx_t.tolist()}")
-    half = size // 2
-    padded = F.pad(features, (0, 0, 0, 0, half, size - half))  # [T + size, C, W]
-    rows = idx_t[..., None] + torch.arange(size, device=features.device)  # [(B,) size]
-    return padded[rows]  # [(B,) size, C, W]
+    # One gather with the out-of-range rows zeroed (no padded copy of the whole clip per call).
+    rows = idx_t[..., None] + torch.arange(-(size // 2), size - size // 2, device=features.device)  # [(B,) size]
+    inside = ((rows >= 0) & (rows < T)).to(features.dtype)[..., None, None]
+    return features[rows.clamp(0, T - 1)] * inside  # [(B,) size, C, W]
 
 
 class AudioNet(nn.Module):
