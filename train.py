@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--face_iterations", type=int, default=None, help="face stage length (default: --iterations)")
     t.add_argument("--fuse_iterations", type=int, default=None, help="fuse stage length (default: iterations/5)")
     t.add_argument("--face_init_num", type=int, default=None, help="random Gaussians of the face field (2000)")
+    t.add_argument("--face_max_points", type=int, default=0,
+                   help="stop densifying the face field at this many Gaussians (0: no limit); bounds CPU time")
     t.add_argument("--fast", action="store_true",
                    help="short low-resolution schedule (128 px, 600/600/200 iterations) for CPU smoke runs and demos")
     t.add_argument("--batch_size", type=int, default=1,
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(model=model, opt=opt, batch_size=args.batch_size,
                       mouth_iterations=args.mouth_iterations or its, face_iterations=args.face_iterations or its,
                       fuse_iterations=args.fuse_iterations or max(its // 5, 1),
-                      face_init_num=args.face_init_num or 2000, max_minutes=args.max_minutes, seed=args.seed,
+                      face_init_num=args.face_init_num or 2000, face_max_points=args.face_max_points, max_minutes=args.max_minutes, seed=args.seed,
                       lpips_weights=args.lpips_weights,
                       backend=model.backend, device=str(device))
     Path(model.model_path).mkdir(parents=True, exist_ok=True)

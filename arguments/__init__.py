@@ -115,6 +115,10 @@ class OptimizationParams:
     """view-space gradient threshold for densification (the face stage uses 0.0005)"""
     random_background: bool = False
     """unused; kept for upstream compatibility"""
+    motion_lr_scale: float = 1.0
+    """multiplier of the motion networks' learning rates (upstream: 1)"""
+    lips_weight: float = 0.0
+    """face stage: extra L1 weight on the lips box (upstream: 0)"""
 
     short = ()
 

@@ -37,6 +37,8 @@ class DensifyStrategy:
     max_screen_size: float = 20.0
     max_world_scale: float = 0.1
     split_count: int = 2
+    max_points: int = 0
+    """> 0: no clone or split beyond this many Gaussians (the largest gradients go first)"""
 
     def initialize_state(self, model: GaussianModel) -> dict[str, Tensor]:
         n, dev = model.num_points, model.means.device
@@ -74,6 +76,8 @@ class DensifyStrategy:
             return {}
         grads = state["grad2d"] / state["count"].clamp_min(1)
         big_grad = grads >= self.grad_threshold
+        if self.max_points > 0:
+            big_grad = _largest(grads, big_grad, self.max_points - model.num_points)
         max_scale = model.scales.max(dim=-1).values
         small = max_scale <= self.percent_dense * extent
         clone_mask = big_grad & small
@@ -96,6 +100,17 @@ class DensifyStrategy:
         for v in state.values():
             v.zero_()
         return {"clone": n_clone, "split": n_split, "prune": n_prune}
+
+
+def _largest(values: Tensor, mask: Tensor, budget: int) -> Tensor:
+    """`mask` reduced to its `budget` entries with the largest `values` (clone and split add one each)."""
+    if budget <= 0:
+        return torch.zeros_like(mask)
+    if int(mask.sum()) <= budget:
+        return mask
+    keep = torch.zeros_like(mask)
+    keep[torch.topk(torch.where(mask, values, torch.full_like(values, -1.0)), budget).indices] = True
+    return keep
 
 
 # ---- tensor surgery that keeps optimiser state in sync -------------------------------------------

@@ -67,9 +67,9 @@ def colour_is_green(model: GaussianModel, low: float, high: float) -> Tensor:
     return (rgb[:, 0] < low) & (rgb[:, 1] > high) & (rgb[:, 2] < low)
 
 
-def motion_optimizer(net: torch.nn.Module) -> torch.optim.Optimizer:
+def motion_optimizer(net: torch.nn.Module, lr_scale: float = 1.0) -> torch.optim.Optimizer:
     """AdamW over the net's upstream parameter groups (each remembers its base lr in `initial_lr`)."""
-    opt = torch.optim.AdamW(net.param_groups(lr=5e-3, lr_net=5e-4), betas=(0.9, 0.99), eps=1e-8)
+    opt = torch.optim.AdamW(net.param_groups(lr=5e-3 * lr_scale, lr_net=5e-4 * lr_scale), betas=(0.9, 0.99), eps=1e-8)
     for g in opt.param_groups:
         g["initial_lr"] = g["lr"]
     return opt
@@ -85,15 +85,15 @@ class GaussianBranch:
     """One Gaussian field + its motion net + optimisers + densification (mouth or face)."""
 
     def __init__(self, gaussians: GaussianModel, net: torch.nn.Module, opt_params, sched: Schedule, extent: float,
-                 grad_threshold: float, train_motion: bool = True):
+                 grad_threshold: float, train_motion: bool = True, max_points: int = 0):
         self.gaussians, self.net, self.sched, self.extent = gaussians, net, sched, extent
         self.opt_params = opt_params
         self.optimizer = make_gaussian_optimizer(gaussians, opt_params, extent)
-        self.net_optimizer = motion_optimizer(net)
+        self.net_optimizer = motion_optimizer(net, getattr(opt_params, "motion_lr_scale", 1.0))
         self.densify = DensifyStrategy(grad_threshold=grad_threshold, percent_dense=opt_params.percent_dense,
                                        densify_from=sched.densify_from, densify_until=sched.densify_until,
                                        interval=sched.densify_interval,
-                                       prune_big_after=round(3000 * sched.iterations / 50000))
+                                       prune_big_after=round(3000 * sched.iterations / 50000), max_points=max_points)
         self.densify_state = self.densify.initialize_state(gaussians)
         self.train_motion = train_motion
 
@@ -177,7 +177,7 @@ def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height:
 
 
 def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: int, backend: str,
-              lambda_dssim: float = 0.2, lpips=None) -> tuple[Tensor, dict, dict]:
+              lambda_dssim: float = 0.2, lpips=None, lips_weight: float = 0.0) -> tuple[Tensor, dict, dict]:
     """Face field, DEGSTalk's hair-preserving supervision: only the face (without hair and mouth) counts."""
     sched = branch.sched
     g, net = branch.gaussians, branch.net
@@ -202,6 +202,10 @@ def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: 
         target = target * (1.0 - hair) + green * hair
     loss = photometric(image, target, lambda_dssim)
     logs = {"photo": loss.detach()}
+    if lips_weight > 0 and motion is not None:
+        lips = lips_weight * ((image - target).abs() * box).sum() / (3 * box.sum()).clamp(min=1.0)
+        loss = loss + lips
+        logs["lips"] = lips.detach()
     if motion is not None:
         reg = 1e-5 * sum(motion[k].abs().mean() for k in ("d_xyz", "d_rot", "d_opa", "d_scale"))
         prior = 1e-3 * alpha_prior(out["alpha"], head)

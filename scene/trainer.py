@@ -45,6 +45,7 @@ class TrainConfig:
     fuse_iterations: int = 10000
     face_init_num: int = 2000
     face_grad_threshold: float = 0.0005
+    face_max_points: int = 0  # > 0: the face field stops densifying at this many Gaussians
     fuse_opacity_lr: float = 0.001
     max_minutes: float = 0.0  # > 0: save and stop after this long (resume later)
     stop_after: int = 0  # > 0: save and stop after this many iterations of this invocation (chunks, tests)
@@ -73,16 +74,18 @@ def build_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> Ga
         gaussians = GaussianModel.random_init(m.init_num, m.sh_degree, seed=cfg.seed).to(device)
         net = MouthMotionNet(audio_in_dim=data.audio_channels, use_jaw=data.has_jaw).to(device)
         threshold = cfg.opt.densify_grad_threshold
+        max_points = 0
     else:
         sched = face_schedule(cfg.face_iterations)
         gaussians = GaussianModel.random_init(cfg.face_init_num, m.sh_degree, seed=cfg.seed + 1).to(device)
         net = FaceMotionNet(audio_in_dim=data.audio_channels, exp_method=m.exp_method).to(device)
         threshold = cfg.face_grad_threshold
+        max_points = cfg.face_max_points
     # 3DGS measures the scene by how far the cameras spread; a talking head barely moves, so that
     # spread (a few cm) would shrink the position learning rate and prune every Gaussian wider than a
     # few millimetres. The floor keeps the scale of a head (the init cube is +-0.1 m).
     extent = max(data.extent, cfg.min_extent)
-    return GaussianBranch(gaussians, net, cfg.opt, sched, extent, threshold)
+    return GaussianBranch(gaussians, net, cfg.opt, sched, extent, threshold, max_points=max_points)
 
 
 def load_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> GaussianBranch:
@@ -182,7 +185,8 @@ class StageRun:
         if self.stage == "mouth":
             loss, logs, aux = mouth_step(self.branches["mouth"], it, batch, W, H, backend, dssim, lpips=self.lpips)
         elif self.stage == "face":
-            loss, logs, aux = face_step(self.branches["face"], it, batch, W, H, backend, dssim, lpips=self.lpips)
+            loss, logs, aux = face_step(self.branches["face"], it, batch, W, H, backend, dssim, lpips=self.lpips,
+                                        lips_weight=self.cfg.opt.lips_weight)
         else:
             loss, logs, aux = fuse_step(self.branches["face"], self.branches["mouth"], it, batch, W, H, backend, dssim,
                                         lpips=self.lpips, lpips_start=self.sched.lpips_start)

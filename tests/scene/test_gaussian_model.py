@@ -122,6 +122,24 @@ def test_strategy_step_clones_splits_and_prunes():
     assert float(state["grad2d"].abs().sum()) == 0.0
 
 
+def test_strategy_max_points_densifies_the_largest_gradients_only():
+    m = GaussianModel.random_init(200, seed=3)
+    opt = make_gaussian_optimizer(m, OptimizationParams(), extent=1.0)
+    s = DensifyStrategy(grad_threshold=1e-3, densify_from=0, interval=1, percent_dense=0.01, max_points=230)
+    state = s.initialize_state(m)
+    with torch.no_grad():
+        m.params["log_scales"][:] = np.log(0.001)  # all small: selected ones are cloned
+    state["grad2d"][:100] = torch.linspace(0.01, 1.0, 100)  # 100 above the threshold, budget 30
+    state["count"][:100] = 1.0
+    means = m.means.detach().clone()
+    stats = s.step(m, opt, state, it=1, extent=1.0)
+    assert stats["clone"] == 30 and m.num_points == 230
+    assert torch.equal(m.means.detach()[200:], means[70:100])  # the 30 largest gradients were cloned
+    state["grad2d"][:] = 1.0
+    state["count"][:] = 1.0
+    assert s.step(m, opt, state, it=2, extent=1.0)["clone"] == 0  # at the cap: prune only
+
+
 def test_quat_to_rotmat_orthonormal():
     q = torch.randn(100, 4)
     R = quat_to_rotmat(q)
