@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     save_cfg_args(model.model_path, args)
     try:
         data = load_subject(model.source_path, "train", model.resolution, model.audio_extractor, model.exp_method,
-                            device=device, storage="auto" if model.data_device == "cpu" else "device")
+                            device=device, storage="auto" if model.data_device == "cpu" else "device",
+                            expression_mouth=model.expression_mouth)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

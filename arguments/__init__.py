@@ -53,6 +53,8 @@ class ModelParams:
     """audio features: phoneme (offline default), mel, pocketsphinx, deepspeech, hubert"""
     exp_method: str = "3dmm"
     """face-branch expression condition: 3dmm (52-d from 3dmm.pt) or au (6-d from au.csv)"""
+    expression_mouth: bool = False
+    """let the face net see the mouth part of the 3dmm expression (upstream); off: only audio moves the lips"""
     backend: str = "auto"
     """rasterizer: auto (gsplat on CUDA, torch otherwise), gsplat, torch"""
     device: str = "auto"

@@ -49,6 +49,7 @@ _BS = {n: i for i, n in enumerate(BLENDSHAPE_NAMES)}
 EYELID_SHAPES = ["eyeBlinkLeft", "eyeBlinkRight"]
 JAW_SHAPES = ["jawOpen", "jawLeft", "jawRight", "jawForward"]
 EXPRESSION_SHAPES = [n for n in BLENDSHAPE_NAMES if n not in ["_neutral", *EYELID_SHAPES, *JAW_SHAPES]]  # 45
+UPPER_FACE_SHAPES = [n for n in EXPRESSION_SHAPES if n.startswith(("brow", "eye"))]  # 17: nothing of the mouth
 N_EXP, N_SHAPE = 50, 300
 JAW_OPEN_RAD = 0.5      # jawOpen = 1 -> 0.5 rad, about FLAME's widest jaw opening
 JAW_SIDE = 0.2          # SMIRK clamps jaw[1:3] to +-0.2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import cv2
@@ -203,6 +204,17 @@ def read_3dmm(path: str | Path) -> dict[str, np.ndarray]:
     if len(set(n.values())) != 1:
         raise ValueError(f"{path}: keys have different frame counts {n}")
     return out
+
+
+def expression_source(data_dir: str | Path) -> str | None:
+    """What made 3dmm.pt ("blendshapes", "pca", ...; expression.json from data_utils/expression.py), or None."""
+    path = Path(data_dir) / "expression.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text()).get("source")
+    except (ValueError, AttributeError):
+        return None
 
 
 # ----------------------------------------------------------------------------- audio

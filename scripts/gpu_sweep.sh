@@ -31,7 +31,8 @@ st = {s: json.loads((m / "metrics" / f"train_{s}.json").read_text()) for s in ("
 pts = st.get("face", {}).get("num_points", {}).get("face", "-")
 psnr = lambda s: f"{st[s]['last_psnr']:.2f}" if s in st and st[s].get("last_psnr") else "-"
 print(f"| {name} | `{args}` | {float(seconds):.0f} | {psnr('face')} | {psnr('fuse')} | {pts} | "
-      f"{lip.get('drive_gain', '-')} | {lip.get('motion_r', '-')} | {lip.get('motion_r_shuffled', '-')} |")
+      f"{lip.get('drive_gain', '-')} | {lip.get('audio_gain', '-')} | {lip.get('expression_gain', '-')} | "
+      f"{lip.get('motion_r', '-')} | {lip.get('motion_r_shuffled', '-')} |")
 EOF
 }
 
@@ -45,8 +46,8 @@ while IFS= read -r line; do
 done < "$variants"
 wait
 {
-  echo "| variant | train.py arguments | train s | face PSNR (last 20) | fuse PSNR | face Gaussians | drive_gain | motion_r | motion_r shuffled |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| variant | train.py arguments | train s | face PSNR (last 20) | fuse PSNR | face Gaussians | drive_gain | audio_gain | expression_gain | motion_r | motion_r shuffled |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   sort "$OUT/rows.md"
 } > "$OUT/sweep.md"
 cat "$OUT/sweep.md"

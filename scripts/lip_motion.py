@@ -3,10 +3,14 @@
     python scripts/lip_motion.py -S data/<ID> -M output/<ID>            # train split, the run's resolution
     python scripts/lip_motion.py -S data/<ID> -M output/<ID> --split val --json out.json
 
-Renders every frame twice with its true camera and background: once driven by the frame's own audio
-and expression, once by those of another frame (a fixed random permutation). In the lips box it reports
-- `lips_l1` (true drive) and `lips_l1_shuffled`: a model that uses the drive is closer to the video
-  with its own audio; `drive_gain` = 1 - lips_l1 / lips_l1_shuffled (0: the drive changes nothing);
+Renders every frame with its true camera and background, driven by the frame's own audio and
+expression ("true"), and again with the audio, the expression or both taken from another frame (a fixed
+random permutation). In the lips box it reports
+- `lips_l1` (true drive) and `lips_l1_shuffled` (both shuffled): a model that uses its drive is closer
+  to the video with the frame's own; `drive_gain` = 1 - lips_l1 / lips_l1_shuffled (0: the drive
+  changes nothing); `audio_gain` and `expression_gain`: the same with only that input shuffled. For
+  new audio only the audio is new (expressions replay the training video), so audio_gain is what
+  carries over to it;
 - `motion_r`: the correlation, over frames and lips-box pixels, between the render's frame-to-frame
   changes and the video's (each minus its own mean over frames); head motion alone explains part of it,
   which `motion_r_shuffled` shows.
@@ -39,7 +43,7 @@ def lip_motion(data, renderer, batch_size: int = 16, seed: int = 0) -> dict:
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     r0, r1, c0, c1 = _union_box(data.batch(list(range(n)))["lips_rect"].cpu())
     crops = {"gt": [], "true": [], "shuffled": []}
-    l1 = {"true": 0.0, "shuffled": 0.0}
+    l1 = {"true": 0.0, "shuffled": 0.0, "audio": 0.0, "expression": 0.0}
     box_pixels = 0.0
     with torch.no_grad():
         for s in range(0, n, batch_size):
@@ -50,15 +54,18 @@ def lip_motion(data, renderer, batch_size: int = 16, seed: int = 0) -> dict:
             box = b["masks"]["lips_box"]
             box_pixels += float(box.sum()) * 3
             crops["gt"].append(b["image"][:, r0:r1, c0:c1].cpu())
-            for name, drive in (("true", b), ("shuffled", other)):
-                image = renderer.render(views, drive["audio_windows"], drive["expression"], b["background"])
+            drives = {"true": (b, b), "shuffled": (other, other), "audio": (other, b), "expression": (b, other)}
+            for name, (aud, exp) in drives.items():
+                image = renderer.render(views, aud["audio_windows"], exp["expression"], b["background"])
                 l1[name] += float(((image - b["image"]).abs() * box).sum())
-                crops[name].append(image[:, r0:r1, c0:c1].cpu())
+                if name in crops:
+                    crops[name].append(image[:, r0:r1, c0:c1].cpu())
     moving = {k: torch.cat(v) - torch.cat(v).mean(0, keepdim=True) for k, v in crops.items()}
     corr = lambda a, b: float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-12))
-    true_l1, shuffled_l1 = l1["true"] / box_pixels, l1["shuffled"] / box_pixels
-    return {"frames": n, "lips_l1": round(true_l1, 5), "lips_l1_shuffled": round(shuffled_l1, 5),
-            "drive_gain": round(1.0 - true_l1 / max(shuffled_l1, 1e-12), 4),
+    gain = lambda name: round(1.0 - l1["true"] / max(l1[name], 1e-12), 4)
+    return {"frames": n, "lips_l1": round(l1["true"] / box_pixels, 5),
+            "lips_l1_shuffled": round(l1["shuffled"] / box_pixels, 5), "drive_gain": gain("shuffled"),
+            "audio_gain": gain("audio"), "expression_gain": gain("expression"),
             "motion_r": round(corr(moving["true"], moving["gt"]), 4),
             "motion_r_shuffled": round(corr(moving["shuffled"], moving["gt"]), 4)}
 
@@ -85,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         renderer = FusedRenderer.from_checkpoint(model.model_path, device, model.exp_method, model.backend)
         data = load_subject(model.source_path, args.split, model.resolution, model.audio_extractor, model.exp_method,
-                            device=device, progress=False)
+                            device=device, progress=False, expression_mouth=model.expression_mouth)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
