@@ -117,6 +117,10 @@ class OptimizationParams:
     """view-space gradient threshold for densification (the face stage uses 0.0005)"""
     random_background: bool = False
     """unused; kept for upstream compatibility"""
+    motion_eps: float = 1e-8
+    """Adam epsilon of the motion networks (upstream 1e-8; 3DGS uses 1e-15 for the Gaussians)"""
+    audio_normalize: bool = False
+    """standardise the audio features per channel with the training clip's statistics"""
     motion_lr_scale: float = 1.0
     """multiplier of the motion networks' learning rates (upstream: 1)"""
     lips_weight: float = 0.0

@@ -58,9 +58,33 @@ class AudioNet(nn.Module):
             nn.Conv1d(64, 64, 3, stride=2, padding=1), act(),
         )
         self.encoder_fc = nn.Sequential(nn.Linear(64, 64), act(), nn.Linear(64, dim_out))
+        # Per-channel input standardisation (identity until set_input_stats; saved with the weights)
+        self.register_buffer("input_mean", torch.zeros(dim_in))
+        self.register_buffer("input_scale", torch.ones(dim_in))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before input standardisation hold no stats: identity
+        state_dict.setdefault(prefix + "input_mean", torch.zeros(self.dim_in))
+        state_dict.setdefault(prefix + "input_scale", torch.ones(self.dim_in))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def set_input_stats(self, features: Tensor, min_std_fraction: float = 0.1) -> None:
+        """Standardise inputs with the training clip's per-channel mean and std ([T, C, W] features).
+
+        Features such as phoneme posteriors vary by ~0.01 between frames; through the default-initialised
+        layers that leaves an audio code that is almost the same for every frame, whose gradients vanish.
+        Stds are floored at `min_std_fraction` of the largest, so rare channels stay bounded.
+        """
+        assert features.dim() == 3 and features.shape[1] == self.dim_in, features.shape
+        mean, std = features.mean((0, 2)), features.std((0, 2))
+        std = std.clamp(min=max(float(std.max()) * min_std_fraction, 1e-8))
+        self.input_mean.copy_(mean)
+        self.input_scale.copy_(1.0 / std)
 
     def forward(self, x: Tensor) -> Tensor:  # [..., C, W] -> [..., dim_out]
         assert x.shape[-2] == self.dim_in, (x.shape, self.dim_in)
+        x = (x - self.input_mean[:, None]) * self.input_scale[:, None]
         if x.shape[-1] > 16:
             raise ValueError(f"AudioNet reduces at most 16 steps per frame to 1, got W={x.shape[-1]}")
         batch_dims = x.shape[:-2]

@@ -67,9 +67,9 @@ def colour_is_green(model: GaussianModel, low: float, high: float) -> Tensor:
     return (rgb[:, 0] < low) & (rgb[:, 1] > high) & (rgb[:, 2] < low)
 
 
-def motion_optimizer(net: torch.nn.Module, lr_scale: float = 1.0) -> torch.optim.Optimizer:
+def motion_optimizer(net: torch.nn.Module, lr_scale: float = 1.0, eps: float = 1e-8) -> torch.optim.Optimizer:
     """AdamW over the net's upstream parameter groups (each remembers its base lr in `initial_lr`)."""
-    opt = torch.optim.AdamW(net.param_groups(lr=5e-3 * lr_scale, lr_net=5e-4 * lr_scale), betas=(0.9, 0.99), eps=1e-8)
+    opt = torch.optim.AdamW(net.param_groups(lr=5e-3 * lr_scale, lr_net=5e-4 * lr_scale), betas=(0.9, 0.99), eps=eps)
     for g in opt.param_groups:
         g["initial_lr"] = g["lr"]
     return opt
@@ -89,7 +89,8 @@ class GaussianBranch:
         self.gaussians, self.net, self.sched, self.extent = gaussians, net, sched, extent
         self.opt_params = opt_params
         self.optimizer = make_gaussian_optimizer(gaussians, opt_params, extent)
-        self.net_optimizer = motion_optimizer(net, getattr(opt_params, "motion_lr_scale", 1.0))
+        self.net_optimizer = motion_optimizer(net, getattr(opt_params, "motion_lr_scale", 1.0),
+                                             getattr(opt_params, "motion_eps", 1e-8))
         self.densify = DensifyStrategy(grad_threshold=grad_threshold, percent_dense=opt_params.percent_dense,
                                        densify_from=sched.densify_from, densify_until=sched.densify_until,
                                        interval=sched.densify_interval,
