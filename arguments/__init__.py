@@ -119,8 +119,8 @@ class OptimizationParams:
     """unused; kept for upstream compatibility"""
     motion_eps: float = 1e-8
     """Adam epsilon of the motion networks (upstream 1e-8; 3DGS uses 1e-15 for the Gaussians)"""
-    audio_normalize: bool = False
-    """standardise the audio features per channel with the training clip's statistics"""
+    raw_audio_features: bool = False
+    """feed the audio features as they are (upstream); by default they are standardised per channel"""
     motion_lr_scale: float = 1.0
     """multiplier of the motion networks' learning rates (upstream: 1)"""
     lips_weight: float = 0.0
@@ -185,14 +185,8 @@ def _jsonable(v: Any) -> bool:
     return isinstance(v, (str, int, float, bool, type(None), list, tuple))
 
 
-def load_combined(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse `argv`, then fill every flag the user did not type from <model_path>/cfg_args.json.
-
-    Precedence: typed flags > the training run's cfg_args.json > the parser defaults.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    # A second parser whose defaults are SUPPRESS tells which flags were actually typed.
+def typed_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """Destinations of the flags actually present in `argv` (not those left at their defaults)."""
     typed = argparse.ArgumentParser(add_help=False)
     for action in parser._actions:
         if action.option_strings and action.dest != "help":
@@ -201,12 +195,22 @@ def load_combined(parser: argparse.ArgumentParser, argv: Sequence[str] | None = 
                 typed.add_argument(*action.option_strings, action="store_true", **kw)
             else:
                 typed.add_argument(*action.option_strings, nargs=action.nargs, **kw)
-    typed_args = vars(typed.parse_known_args(argv)[0])
+    return set(vars(typed.parse_known_args(list(argv))[0]))
+
+
+def load_combined(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse `argv`, then fill every flag the user did not type from <model_path>/cfg_args.json.
+
+    Precedence: typed flags > the training run's cfg_args.json > the parser defaults.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    typed = typed_flags(parser, argv)
     cfg_file = Path(args.model_path) / "cfg_args.json" if getattr(args, "model_path", "") else None
     if cfg_file is not None and cfg_file.is_file():
         saved = json.loads(cfg_file.read_text())
         for key, value in saved.items():
-            if key not in typed_args and hasattr(args, key):
+            if key not in typed and hasattr(args, key):
                 setattr(args, key, value)
     return args
 

@@ -37,7 +37,11 @@ log = logging.getLogger(__name__)
 
 FPS = 25.0
 TRAIN_TEXT = ("Hello! I am a talking head, made from one old photograph. A small program moves my lips, "
-              "my eyes and my head. Ah, ee, oh, oo: big apples and purple boats.")
+              "my eyes and my head. Ah, ee, oh, oo: big apples and purple boats. I learned to speak from this "
+              "very video, one frame at a time. Five quick zebras jump over the lazy brown fox, while a choir "
+              "sings thirty bright songs. Mother made warm bread, and father found the map of the hidden valley. "
+              "Would you like to hear more? Then give me any voice, and watch my mouth follow every word.")
+# ~30 s of speech: the audio path learns from what the video says; with 11 s it saw too few sounds
 NOVEL_TEXT = ("This voice was never heard in training. Every word you hear now moves the lips of the model, "
               "frame by frame.")
 TRAIN_VOICE, NOVEL_VOICE = "en-us+f3", "en-us+m3"
@@ -57,7 +61,7 @@ class SampleSubject:
 def _settings(size: int, seed: int) -> dict:
     return {"size": size, "seed": seed, "fps": FPS, "train_text": TRAIN_TEXT, "novel_text": NOVEL_TEXT,
             "train_voice": TRAIN_VOICE, "novel_voice": NOVEL_VOICE, "words_per_minute": WORDS_PER_MINUTE,
-            "version": 3}
+            "version": 4}
 
 
 def _write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:

@@ -81,7 +81,7 @@ def build_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> Ga
         net = FaceMotionNet(audio_in_dim=data.audio_channels, exp_method=m.exp_method).to(device)
         threshold = cfg.face_grad_threshold
         max_points = cfg.face_max_points
-    if getattr(cfg.opt, "audio_normalize", False):
+    if not getattr(cfg.opt, "raw_audio_features", False):
         net.audio_net.set_input_stats(data.audio.to(device))
     # 3DGS measures the scene by how far the cameras spread; a talking head barely moves, so that
     # spread (a few cm) would shrink the position learning rate and prune every Gaussian wider than a
