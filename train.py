@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def apply_fast(args: argparse.Namespace, typed: set[str]) -> argparse.Namespace:
+    """Set the --fast schedule on `args`, except where the user typed a value (`typed`: flag destinations)."""
+    for key, value in FAST.items():
+        if key not in typed:
+            setattr(args, key, value)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -68,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give the processed subject (-s data/<ID>) and the output folder (-m output/<ID>)", file=sys.stderr)
         return 2
     if args.fast:
-        typed = typed_flags(parser, sys.argv[1:] if argv is None else argv)
-        for key, value in FAST.items():
-            if key not in typed:
-                setattr(args, key, value)
+        apply_fast(args, typed_flags(parser, sys.argv[1:] if argv is None else argv))
     from scene.dataset import load_subject
     from scene.trainer import STAGES, TrainConfig, train_stage
 

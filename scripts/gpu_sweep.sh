@@ -55,20 +55,9 @@ cat "$OUT/sweep.md"
 # each variant's output/sweep_<name> without the numbered checkpoints, for rendering elsewhere).
 mkdir -p "$OUT/sweep" && mv "$OUT"/*.log "$OUT/rows.md" "$OUT/sweep/"
 if [ "${KEEP_MODELS:-0}" = 1 ]; then  # render-only copies: fuse checkpoint without optimiser state + cfg_args.json
-  python - <<'EOF2'
-import shutil, torch
-from pathlib import Path
-for m in sorted(Path("output").glob("sweep_*")):
-    ckpt = m / "chkpnt_fuse_latest.pth"
-    if not ckpt.is_file():
-        continue
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    state["branches"] = {k: {"gaussians": b["gaussians"], "net": b["net"]} for k, b in state["branches"].items()}
-    out = Path("slim") / m.name
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(state, out / ckpt.name)
-    shutil.copy(m / "cfg_args.json", out)
-EOF2
+  for m in output/sweep_*; do
+    [ -f "$m/chkpnt_fuse_latest.pth" ] && python scripts/slim_model.py "$m" "slim/$(basename "$m")" > /dev/null
+  done
   tar -czf - slim | split -b 15M -d - "$OUT/models.tar.gz.part_"
 fi
 tar -czf "$OUT/sweep_logs.tar.gz" -C "$OUT" sweep && rm -r "$OUT/sweep"

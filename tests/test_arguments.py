@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from arguments import ModelParams, OptimizationParams, PipelineParams, add_group, extract_group, load_combined, save_cfg_args
+from arguments import (ModelParams, OptimizationParams, PipelineParams, add_group, extract_group, load_combined,
+                       save_cfg_args, typed_flags)
 
 
 def _parser():
@@ -36,3 +37,15 @@ def test_cfg_args_merge_typed_flags_win(tmp_path):
     assert args.audio_extractor == "mel"  # from the training run
     assert args.sh_degree == 2  # typed now
     assert args.source_path == "data/x" and args.eval is True
+
+
+def test_fast_fills_only_untyped_flags():
+    import train
+
+    parser = train.build_parser()
+    argv = ["-s", "d", "-m", "m", "--fast", "--face_iterations", "3000", "--motion_lr_scale", "1"]
+    args = train.apply_fast(parser.parse_args(argv), typed_flags(parser, argv))
+    assert args.face_iterations == 3000 and args.motion_lr_scale == 1.0  # typed: kept
+    assert args.resolution == 128 and args.mouth_iterations == 600 and args.face_max_points == 5000
+    assert args.motion_eps == 1e-15
+    assert "resolution" not in typed_flags(parser, argv) and "face_iterations" in typed_flags(parser, argv)

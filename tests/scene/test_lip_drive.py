@@ -1,0 +1,130 @@
+"""What drives the lips: the expression input without the mouth, standardised audio, and the lip check.
+
+The face motion net learns from whatever per-frame signal is easiest. With mouth shapes in its
+expression input it learned the lips from them alone (audio contributed nothing, docs/short_schedule.md),
+and new audio replays the training video's expressions; with raw phoneme posteriors its audio code
+was nearly the same for every frame. These tests pin the fixes.
+"""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data_utils.expression import BLENDSHAPE_NAMES, EXPRESSION_SHAPES, UPPER_FACE_SHAPES, codes_from_blendshapes
+from scene.audio_net import AudioNet
+from scene.frame_features import exp_3dmm
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_upper_face_shapes_hold_nothing_of_mouth_jaw_cheek_or_nose():
+    assert len(UPPER_FACE_SHAPES) == 17
+    assert not [n for n in UPPER_FACE_SHAPES if n.startswith(("mouth", "jaw", "cheek", "nose"))]
+    assert "browInnerUp" in UPPER_FACE_SHAPES and "eyeSquintLeft" in UPPER_FACE_SHAPES
+
+
+def test_expression_without_mouth_keeps_brows_eyes_and_eyelids():
+    rng = np.random.default_rng(0)
+    codes = codes_from_blendshapes(rng.uniform(0.1, 1.0, (5, len(BLENDSHAPE_NAMES))).astype(np.float32))
+    full, jaw = exp_3dmm(codes, "blendshapes", mouth=True)
+    masked, jaw2 = exp_3dmm(codes, "blendshapes")
+    np.testing.assert_array_equal(jaw, jaw2)
+    kept = [EXPRESSION_SHAPES.index(n) for n in UPPER_FACE_SHAPES] + [50, 51]  # + the two eyelids
+    np.testing.assert_array_equal(masked[:, kept], full[:, kept])
+    others = np.setdiff1d(np.arange(52), kept)
+    assert np.all(masked[:, others] == 0) and np.all(full[:, [EXPRESSION_SHAPES.index("mouthClose")]] > 0)
+    # codes whose coefficients mix mouth and upper face (SMIRK, landmark PCA, unknown): eyelids only
+    for source in ("pca", None):
+        only_lids, _ = exp_3dmm(codes, source)
+        assert np.all(only_lids[:, :50] == 0) and np.array_equal(only_lids[:, 50:], full[:, 50:])
+
+
+def _posteriors(frames=200, channels=40, steps=16, seed=0):
+    """Phoneme-posterior-like features: one class per step, mostly the blank (last) class."""
+    rng = np.random.default_rng(seed)
+    cls = np.where(rng.random((frames, steps)) < 0.7, channels - 1, rng.integers(0, channels - 1, (frames, steps)))
+    x = np.zeros((frames, channels, steps), np.float32)
+    x[np.arange(frames)[:, None], cls, np.arange(steps)[None]] = 1.0
+    return torch.from_numpy(x)
+
+
+@torch.no_grad()
+def test_standardised_audio_code_varies_between_frames():
+    torch.manual_seed(0)
+    feats = _posteriors()
+    net = AudioNet(feats.shape[1], 32)
+    raw = net(feats).std(0).mean()
+    net.set_input_stats(feats)
+    z = (feats - net.input_mean[:, None]) * net.input_scale[:, None]
+    assert abs(float(z.mean())) < 1e-4 and float(z.std((0, 2)).max()) == pytest.approx(1.0, abs=0.05)
+    assert float(net(feats).std(0).mean()) > 5 * float(raw)  # the code now depends on what is said
+
+
+def test_audio_stats_travel_with_the_weights_and_old_checkpoints_load_as_identity():
+    feats = _posteriors()
+    net = AudioNet(feats.shape[1], 32)
+    net.set_input_stats(feats)
+    state = net.state_dict()
+    assert {"input_mean", "input_scale"} <= set(state)
+    again = AudioNet(feats.shape[1], 32)
+    again.load_state_dict(state)
+    torch.testing.assert_close(again(feats), net(feats))
+    old = {k: v for k, v in state.items() if not k.startswith("input_")}
+    legacy = AudioNet(feats.shape[1], 32)
+    legacy.load_state_dict(old)  # a checkpoint from before standardisation
+    assert torch.equal(legacy.input_mean, torch.zeros(feats.shape[1])) and torch.equal(legacy.input_scale, torch.ones(feats.shape[1]))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import train
+    from tests.fixtures.make_subject import make_subject
+
+    root = tmp_path_factory.mktemp("lips")
+    subject = make_subject(root / "synth", n_frames=12, size=48)
+    model = root / "model"
+    assert train.main(["-s", str(subject), "-m", str(model), "--mouth_iterations", "8", "--face_iterations", "8",
+                       "--fuse_iterations", "2", "--init_num", "150", "--face_init_num", "150", "--backend", "torch",
+                       "--device", "cpu", "--quiet"]) == 0
+    return subject, model
+
+
+def _lip_motion_module():
+    spec = importlib.util.spec_from_file_location("lip_motion_script", REPO / "scripts" / "lip_motion.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lip_motion_script"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lip_check_scores_zero_when_the_drive_cannot_move_anything(tiny_model):
+    from gaussian_renderer.fused import FusedRenderer
+    from scene.dataset import load_subject
+
+    subject, model = tiny_model
+    lip_motion = _lip_motion_module()
+    renderer = FusedRenderer.from_checkpoint(model, "cpu", backend="torch")
+    data = load_subject(subject, "train", -1, progress=False)
+    face, mouth = renderer.face_net, renderer.mouth_net
+    with torch.no_grad():  # audio and expression reach the offsets only through these weight blocks (views)
+        for block in face.sigma_net.split_first(face.in_dim, face.audio_dim, face.eye_dim)[1:]:
+            block.zero_()
+        mouth.sigma_net.split_first(mouth.in_dim, mouth.audio_dim)[1].zero_()
+    still = lip_motion.lip_motion(data, renderer, batch_size=5)
+    assert still["drive_gain"] == still["audio_gain"] == still["expression_gain"] == 0.0
+    assert still["motion_r"] == pytest.approx(still["motion_r_shuffled"], abs=1e-6)
+    assert still["frames"] == data.num_frames and 0 < still["lips_l1"] == still["lips_l1_shuffled"]
+
+
+def test_lip_check_cli_writes_json(tiny_model, tmp_path):
+    import json
+
+    subject, model = tiny_model
+    out = tmp_path / "lips.json"
+    assert _lip_motion_module().main(["-S", str(subject), "-M", str(model), "--device", "cpu", "--backend", "torch",
+                                      "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert set(scores) >= {"drive_gain", "audio_gain", "expression_gain", "motion_r", "motion_r_shuffled"}
