@@ -16,6 +16,6 @@ python scripts/lip_motion.py -S data/cnn2 -M output/cnn2 --split val --batch_siz
 python scripts/lip_motion.py -S data/cnn2 -M output/cnn2_old --split val --batch_size 32 --expression_mouth \
   --json "$OUT/lip_old.json" 2>&1 | tail -1
 cp output/cnn2/test/ours_None/metrics.json "$OUT/metrics_new.json" 2>/dev/null
-cp output/cnn2/metrics/*.json "$OUT/" 2>/dev/null
-python scripts/slim_model.py output/cnn2 slim/cnn2 > /dev/null && tar -czf "$OUT/cnn2_new_slim.tar.gz" slim
+python scripts/slim_model.py output/cnn2 slim/cnn2 > /dev/null && cp -r output/cnn2/metrics slim/cnn2/ \
+  && cp output/cnn2/test/ours_None/metrics.md slim/cnn2/ 2>/dev/null; tar -czf "$OUT/cnn2_new_slim.tar.gz" slim
 ls -la "$OUT"
