@@ -13,8 +13,10 @@ Steps, each skipped on a rerun when its outputs exist with the same settings:
   3 train       python train.py -s <out>/data/<ID> -m <out>/model/<ID> --fast --device ...
   4 synthesize  python synthesize_fuse.py -S <out>/data/<ID> -M <out>/model/<ID> --use_train --audio <new audio>
                 (new audio: --audio, else the built-in second sentence <out>/sample/novel_speech.wav)
-Results: <out>/result.mp4 (the new-audio video with sound), <out>/result_sheet.jpg (a contact
-sheet of it), <out>/demo_log.json (per-step wall and CPU seconds). Tune the schedules in PRESETS.
+Results: <out>/result.mp4 (the new-audio video with sound), <out>/result_sheet.jpg (frames from the
+most closed to the most open mouth, mouths enlarged below), <out>/result_lips.png (the lip gap and the
+loudness over time), <out>/demo_log.json (per-step wall and CPU seconds, the lip check). Tune the
+schedules in PRESETS.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from utils.io_utils import load_json, save_json  # noqa: E402
+from utils.lip_sync import contact_sheet, lip_sync_check, measure_lips, plot_lip_track  # noqa: E402,F401
 
 SAMPLE_ID = "hopper"
 # Per device: the sample's frame size, extra train.py / synthesize_fuse.py arguments (`--fast` is
@@ -134,59 +137,6 @@ def check_face(video: Path, n_checks: int = 5) -> int:
         raise DemoError(f"no face found in {video} (MediaPipe checked {checked} frames spread over the clip); "
                         "the demo needs a clip of one person facing the camera")
     return found
-
-
-def contact_sheet(video: Path, out: Path, n: int = SHEET_FRAMES, height: int = 192) -> Path:
-    """A row of `n` evenly spaced frames of `video` and, under it, their mouth regions enlarged (JPEG)."""
-    import cv2
-    import numpy as np
-
-    from utils.io_utils import atomic_path
-    from utils.video_io import iter_frames, probe_video
-
-    info = probe_video(video)
-    total = max(int(round(info.duration * info.fps)), 1)
-    wanted = set(np.linspace(total * 0.1, total * 0.9, n).astype(int).tolist())
-    frames = [f for i, f in enumerate(iter_frames(video)) if i in wanted]
-    if not frames:
-        raise DemoError(f"no frames could be read from {video}")
-    h, w = frames[0].shape[:2]
-    top = [cv2.resize(f, (height * w // h, height), interpolation=cv2.INTER_AREA) for f in frames]
-    # the mouth sits in the lower-middle of a head-and-shoulders crop
-    y0, y1, x0, x1 = int(0.5 * h), int(0.72 * h), int(0.32 * w), int(0.68 * w)
-    mouth = [cv2.resize(f[y0:y1, x0:x1], (top[0].shape[1], top[0].shape[1] * (y1 - y0) // (x1 - x0)),
-                        interpolation=cv2.INTER_CUBIC) for f in frames]
-    sheet = np.concatenate([np.concatenate(top, 1), np.concatenate(mouth, 1)], 0)
-    with atomic_path(out) as tmp:
-        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
-    return out
-
-
-def lip_sync_check(video: Path, audio: Path) -> dict:
-    """How well the rendered mouth follows the sound: Pearson r between MediaPipe's inner-lip gap per frame
-    and the audio's loudness per frame (a head whose lips move with speech scores well above 0.3)."""
-    import cv2
-    import mediapipe as mp
-    import numpy as np
-
-    from data_utils.audio_features import load_audio
-    from data_utils.sample.speech import loudness_track
-    from utils.video_io import iter_frames
-
-    gaps = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True) as mesh:
-        for frame in iter_frames(video):
-            scale = max(1.0, 512 / frame.shape[0])  # small renders are upscaled: MediaPipe likes faces >~100 px
-            big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else frame
-            res = mesh.process(big)
-            lm = res.multi_face_landmarks[0].landmark if res.multi_face_landmarks else None
-            gaps.append(np.nan if lm is None else (lm[14].y - lm[13].y) * frame.shape[0])
-    gaps = np.array(gaps, np.float64)
-    loud = loudness_track(load_audio(audio), 16000, len(gaps))
-    ok = ~np.isnan(gaps)
-    r = float(np.corrcoef(gaps[ok], loud[ok])[0, 1]) if ok.sum() > 2 and np.std(gaps[ok]) > 0 else float("nan")
-    return {"lip_loudness_r": round(r, 3), "frames": int(len(gaps)), "frames_without_face": int((~ok).sum()),
-            "mouth_gap_px_p5_p95": [round(float(v), 2) for v in np.nanpercentile(gaps, [5, 95])] if ok.any() else None}
 
 
 # ---- the steps -------------------------------------------------------------------------------------------
@@ -313,8 +263,11 @@ class Demo:
         if not made.is_file():
             raise DemoError(f"synthesis finished but wrote no video under {rendered}")
         shutil.copyfile(made, self.result)
-        contact_sheet(self.result, self.out / "result_sheet.jpg")
-        check = lip_sync_check(self.result, audio)
+        track = measure_lips(self.result, audio)
+        contact_sheet(self.result, self.out / "result_sheet.jpg", frames=track.spanning(SHEET_FRAMES))
+        plot_lip_track(track, self.out / "result_lips.png",
+                       title=f"{self.result.name}: inner-lip gap vs loudness of {audio.name} (r = {track.r:.2f})")
+        check = track.summary()
         self.log["lip_check"] = check
         return (f"{audio.name} -> {self.result}; lip check: mouth opening vs loudness r = {check['lip_loudness_r']} "
                 f"over {check['frames']} frames ({check['frames_without_face']} without a face)")
@@ -341,6 +294,7 @@ def run_demo(args: argparse.Namespace) -> Demo:
     print(f"\ndone in {wall:.0f} s ({cpu:.0f} s CPU). Outputs:\n"
           f"  talking head with the new audio: {demo.result}\n"
           f"  contact sheet of it:             {demo.out / 'result_sheet.jpg'}\n"
+          f"  lip gap vs loudness plot:        {demo.out / 'result_lips.png'}\n"
           f"  training subject (video, data):  {demo.video}\n"
           f"  trained model:                   {demo.model}\n"
           f"  per-step timings:                {demo.log_path}")

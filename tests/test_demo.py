@@ -221,6 +221,7 @@ def test_demo_runs_all_steps_then_resumes(sample, monkeypatch, capsys, tmp_path)
     out = capsys.readouterr().out
     assert "[1/4 sample] already done" in out and str(root / "result.mp4") in out
     assert (root / "result.mp4").is_file() and (root / "result_sheet.jpg").stat().st_size > 1000
+    assert (root / "result_lips.png").read_bytes()[:4] == b"\x89PNG"
     assert "lip check: mouth opening vs loudness r =" in out
     log = __import__("json").loads((root / "demo_log.json").read_text())
     assert {"sample", "process", "train", "synthesize", "total"} <= set(log)
@@ -297,3 +298,15 @@ def test_lip_sync_check_tells_matching_from_unrelated_audio(sample):
     assert matching["frames"] == made.meta["frames"] and matching["frames_without_face"] == 0
     assert matching["lip_loudness_r"] > 0.6
     assert unrelated["lip_loudness_r"] < 0.3
+
+
+def test_lip_track_summary_and_frames_from_closed_to_open():
+    from utils.lip_sync import LipTrack
+
+    gaps = np.array([3.0, np.nan, 0.0, 9.0, 1.0, 5.0, np.nan, 7.0])
+    track = LipTrack(gaps=gaps, loudness=np.array([0.3, 0.5, 0.0, 0.9, 0.1, 0.5, 0.2, 0.7]))
+    s = track.summary()
+    assert s["frames"] == 8 and s["frames_without_face"] == 2 and s["lip_loudness_r"] > 0.95
+    picks = track.spanning(3)
+    assert picks == sorted(picks) and 2 in picks and 3 in picks  # the most closed and the most open
+    assert np.isnan(LipTrack(gaps=np.full(4, np.nan), loudness=np.ones(4)).r)
