@@ -123,8 +123,6 @@ class OptimizationParams:
     """feed the audio features as they are (upstream); by default they are standardised per channel"""
     motion_lr_scale: float = 1.0
     """multiplier of the motion networks' learning rates (upstream: 1)"""
-    lips_weight: float = 0.0
-    """face stage: extra L1 weight on the lips box (upstream: 0)"""
 
     short = ()
 

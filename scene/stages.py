@@ -89,8 +89,7 @@ class GaussianBranch:
         self.gaussians, self.net, self.sched, self.extent = gaussians, net, sched, extent
         self.opt_params = opt_params
         self.optimizer = make_gaussian_optimizer(gaussians, opt_params, extent)
-        self.net_optimizer = motion_optimizer(net, getattr(opt_params, "motion_lr_scale", 1.0),
-                                             getattr(opt_params, "motion_eps", 1e-8))
+        self.net_optimizer = motion_optimizer(net, opt_params.motion_lr_scale, opt_params.motion_eps)
         self.densify = DensifyStrategy(grad_threshold=grad_threshold, percent_dense=opt_params.percent_dense,
                                        densify_from=sched.densify_from, densify_until=sched.densify_until,
                                        interval=sched.densify_interval,
@@ -178,7 +177,7 @@ def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height:
 
 
 def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: int, backend: str,
-              lambda_dssim: float = 0.2, lpips=None, lips_weight: float = 0.0) -> tuple[Tensor, dict, dict]:
+              lambda_dssim: float = 0.2, lpips=None) -> tuple[Tensor, dict, dict]:
     """Face field, DEGSTalk's hair-preserving supervision: only the face (without hair and mouth) counts."""
     sched = branch.sched
     g, net = branch.gaussians, branch.net
@@ -203,10 +202,6 @@ def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: 
         target = target * (1.0 - hair) + green * hair
     loss = photometric(image, target, lambda_dssim)
     logs = {"photo": loss.detach()}
-    if lips_weight > 0 and motion is not None:
-        lips = lips_weight * ((image - target).abs() * box).sum() / (3 * box.sum()).clamp(min=1.0)
-        loss = loss + lips
-        logs["lips"] = lips.detach()
     if motion is not None:
         reg = 1e-5 * sum(motion[k].abs().mean() for k in ("d_xyz", "d_rot", "d_opa", "d_scale"))
         prior = 1e-3 * alpha_prior(out["alpha"], head)

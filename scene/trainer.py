@@ -81,7 +81,7 @@ def build_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> Ga
         net = FaceMotionNet(audio_in_dim=data.audio_channels, exp_method=m.exp_method).to(device)
         threshold = cfg.face_grad_threshold
         max_points = cfg.face_max_points
-    if not getattr(cfg.opt, "raw_audio_features", False):
+    if not cfg.opt.raw_audio_features:
         net.audio_net.set_input_stats(data.audio.to(device))
     # 3DGS measures the scene by how far the cameras spread; a talking head barely moves, so that
     # spread (a few cm) would shrink the position learning rate and prune every Gaussian wider than a
@@ -187,8 +187,7 @@ class StageRun:
         if self.stage == "mouth":
             loss, logs, aux = mouth_step(self.branches["mouth"], it, batch, W, H, backend, dssim, lpips=self.lpips)
         elif self.stage == "face":
-            loss, logs, aux = face_step(self.branches["face"], it, batch, W, H, backend, dssim, lpips=self.lpips,
-                                        lips_weight=self.cfg.opt.lips_weight)
+            loss, logs, aux = face_step(self.branches["face"], it, batch, W, H, backend, dssim, lpips=self.lpips)
         else:
             loss, logs, aux = fuse_step(self.branches["face"], self.branches["mouth"], it, batch, W, H, backend, dssim,
                                         lpips=self.lpips, lpips_start=self.sched.lpips_start)
