@@ -183,6 +183,11 @@ def _jsonable(v: Any) -> bool:
     return isinstance(v, (str, int, float, bool, type(None), list, tuple))
 
 
+# Options added after models were already trained: a cfg_args.json without the key was written by a
+# run that behaved the old way (the face net saw the mouth shapes of the expression).
+LEGACY_VALUES = {"expression_mouth": True}
+
+
 def typed_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
     """Destinations of the flags actually present in `argv` (not those left at their defaults)."""
     typed = argparse.ArgumentParser(add_help=False)
@@ -206,7 +211,7 @@ def load_combined(parser: argparse.ArgumentParser, argv: Sequence[str] | None = 
     typed = typed_flags(parser, argv)
     cfg_file = Path(args.model_path) / "cfg_args.json" if getattr(args, "model_path", "") else None
     if cfg_file is not None and cfg_file.is_file():
-        saved = json.loads(cfg_file.read_text())
+        saved = {**LEGACY_VALUES, **json.loads(cfg_file.read_text())}
         for key, value in saved.items():
             if key not in typed and hasattr(args, key):
                 setattr(args, key, value)
