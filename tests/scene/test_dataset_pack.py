@@ -29,6 +29,7 @@ def test_packed_folder_trains_like_the_original(tmp_path, capsys):
     packed = packed_data.batch([1, 8])
     for k in original["masks"]:
         torch.testing.assert_close(packed["masks"][k], original["masks"][k])
+    assert packed["expression"].count_nonzero() > 0  # brows and eyes of the blendshape codes came along
     for k in ("viewmats", "Ks", "lips_rect", "expression", "jaw", "audio_windows", "au25"):
         torch.testing.assert_close(packed[k], original[k])
     assert (packed["image"] - original["image"]).abs().mean() < 0.03  # mp4 vs jpg of the same frames
