@@ -98,7 +98,7 @@ def synthesize(args: argparse.Namespace) -> dict:
         features, sound = _audio_features(Path(model.audio), model.audio_extractor, renderer.audio_channels)
     split = "train" if (args.use_train or not model.eval) else "val"
     data = load_subject(data_dir, split, model.resolution, model.audio_extractor, model.exp_method, device=device,
-                        progress=not args.quiet, expression_mouth=model.expression_mouth)
+                        progress=not args.quiet, expression_input=model.expression_input)
     seq = RenderSequence.new_audio(data, features, device) if features is not None else RenderSequence.eval_split(data)
     if split == "train" and features is None:
         seq.has_gt = True

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load_subject(model.source_path, "train", model.resolution, model.audio_extractor, model.exp_method,
                             device=device, storage="auto" if model.data_device == "cpu" else "device",
-                            expression_mouth=model.expression_mouth)
+                            expression_input=model.expression_input)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -53,8 +53,8 @@ class ModelParams:
     """audio features: phoneme (offline default), mel, pocketsphinx, deepspeech, hubert"""
     exp_method: str = "3dmm"
     """face-branch expression condition: 3dmm (52-d from 3dmm.pt) or au (6-d from au.csv)"""
-    expression_mouth: bool = False
-    """let the face net see the mouth part of the 3dmm expression (upstream); off: only audio moves the lips"""
+    expression_input: str = "upper_face"
+    """what of the 3dmm expression the face net sees: upper_face (brows, eyes, eyelids), eyelids, all (upstream: the mouth too)"""
     backend: str = "auto"
     """rasterizer: auto (gsplat on CUDA, torch otherwise), gsplat, torch"""
     device: str = "auto"
@@ -185,7 +185,7 @@ def _jsonable(v: Any) -> bool:
 
 # Options added after models were already trained: a cfg_args.json without the key was written by a
 # run that behaved the old way (the face net saw the mouth shapes of the expression).
-LEGACY_VALUES = {"expression_mouth": True}
+LEGACY_VALUES = {"expression_input": "all"}
 
 
 def typed_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:

@@ -231,7 +231,7 @@ def resolve_storage(storage: str, nbytes: int, device: torch.device) -> str:
 def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -1, audio_extractor: str = "phoneme",
                  exp_method: str = "3dmm", device: str | torch.device = "cpu", storage: str = "auto",
                  cache_dir: str | Path | None = None, workers: int | None = None, progress: bool = True,
-                 expression_mouth: bool = False) -> SubjectData:
+                 expression_input: str = "upper_face") -> SubjectData:
     """Read one split of a processed subject folder (building its frame cache on first use).
 
     Args:
@@ -244,8 +244,8 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
         storage: "device", "disk" or "auto" (device when the frames fit, see resolve_storage).
         cache_dir: folder for the frame cache (default data_dir/.cache).
         workers: threads used while building the cache (default: CPU count, at most 8).
-        expression_mouth: keep the mouth part of the 3dmm expression (upstream); by default it is
-            zeroed so that only audio drives the lips (scene.frame_features.exp_3dmm).
+        expression_input: what of the 3dmm expression the face net sees (scene.frame_features.exp_3dmm):
+            "upper_face" (default), "eyelids", or "all" (upstream, the mouth shapes too).
 
     Raises:
         MissingSubjectFile: a needed file is absent (the message names it and the step that writes it).
@@ -289,7 +289,7 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
         "au25": au_info["au25"][ids], "blink": au_info["blink"][ids], "au_exp": au_info["au_exp"][ids],
     }
     if smirk is not None:
-        exp, jaw = ff.exp_3dmm(smirk, sf.expression_source(data_dir), mouth=expression_mouth)
+        exp, jaw = ff.exp_3dmm(smirk, sf.expression_source(data_dir), keep=expression_input)
         per_frame["3dmm_exp"], per_frame["jaw"] = exp[ids], jaw[ids]
     nbytes = len(ids) * cache.height * cache.width * 7
     chosen = resolve_storage(storage, nbytes, device)

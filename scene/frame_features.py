@@ -171,24 +171,31 @@ def au_features(au: dict[str, np.ndarray]) -> dict[str, Any]:
     return {"au25": au25, "au25_stats": stats, "blink": eye / 2.0, "au_exp": au_exp.astype(np.float32)}
 
 
+EXPRESSION_INPUTS = ("upper_face", "eyelids", "all")
+
+
 def exp_3dmm(smirk: dict[str, np.ndarray], source: str | None = None,
-             mouth: bool = False) -> tuple[np.ndarray, np.ndarray]:
+             keep: str = "upper_face") -> tuple[np.ndarray, np.ndarray]:
     """SMIRK codes -> (3dmm_exp [N, 52] = expression 50 + eyelid 2, 3dmm_jaw [N, 3]).
 
-    With mouth=False the expression channels that can carry the mouth are zeroed: audio must drive the
-    lips, and new audio replays the training video's expressions, whose mouth shapes would otherwise
-    move the lips instead (the face net learns them first: they are an exact per-frame signal). For
-    codes made from MediaPipe blendshapes (`source` "blendshapes", data_utils/expression.py) that is
-    every shape below the eyes; for other sources (SMIRK/FLAME, landmark PCA) mouth and upper face
-    mix in every coefficient, so all 50 go and only the eyelids stay.
+    `keep` says which expression channels the face net sees; the others are zeroed. Audio must drive
+    the lips, and new audio replays the training video's expressions, whose mouth shapes would
+    otherwise move the lips instead (the face net learns them first: they are an exact per-frame signal).
+    - "upper_face": for codes made from MediaPipe blendshapes (`source` "blendshapes",
+      data_utils/expression.py) the brow and eye shapes; for other sources (SMIRK/FLAME, landmark PCA)
+      mouth and upper face mix in every coefficient, so none of the 50. The eyelids always stay.
+    - "eyelids": the two eyelid values only.
+    - "all": everything, the mouth included (upstream).
     """
+    if keep not in EXPRESSION_INPUTS:
+        raise ValueError(f"expression input must be one of {', '.join(EXPRESSION_INPUTS)}, got {keep!r}")
     expression = smirk["expression_params"].astype(np.float32)
-    if not mouth:
-        keep = np.zeros(expression.shape[1], bool)
-        if source == "blendshapes":
-            from data_utils.expression import UPPER_FACE_SHAPES, EXPRESSION_SHAPES
+    if keep != "all":
+        mask = np.zeros(expression.shape[1], bool)
+        if keep == "upper_face" and source == "blendshapes":
+            from data_utils.expression import EXPRESSION_SHAPES, UPPER_FACE_SHAPES
 
-            keep[[EXPRESSION_SHAPES.index(k) for k in UPPER_FACE_SHAPES]] = True
-        expression = expression * keep
+            mask[[EXPRESSION_SHAPES.index(k) for k in UPPER_FACE_SHAPES]] = True
+        expression = expression * mask
     exp = np.concatenate([expression, smirk["eyelid_params"]], axis=1).astype(np.float32)
     return exp, smirk["jaw_params"].astype(np.float32)

@@ -53,6 +53,6 @@ def test_fast_fills_only_untyped_flags():
 
 def test_models_from_before_an_option_keep_their_old_behaviour(tmp_path):
     (tmp_path / "cfg_args.json").write_text(json.dumps({"source_path": "data/x", "model_path": str(tmp_path)}))
-    assert load_combined(_parser(), ["-m", str(tmp_path)]).expression_mouth is True  # trained before the option
+    assert load_combined(_parser(), ["-m", str(tmp_path)]).expression_input == "all"  # trained before the option
     save_cfg_args(tmp_path, _parser().parse_args(["-s", "data/x", "-m", str(tmp_path)]))
-    assert load_combined(_parser(), ["-m", str(tmp_path)]).expression_mouth is False  # today's default, saved
+    assert load_combined(_parser(), ["-m", str(tmp_path)]).expression_input == "upper_face"  # today's, saved

@@ -29,7 +29,7 @@ def test_upper_face_shapes_hold_nothing_of_mouth_jaw_cheek_or_nose():
 def test_expression_without_mouth_keeps_brows_eyes_and_eyelids():
     rng = np.random.default_rng(0)
     codes = codes_from_blendshapes(rng.uniform(0.1, 1.0, (5, len(BLENDSHAPE_NAMES))).astype(np.float32))
-    full, jaw = exp_3dmm(codes, "blendshapes", mouth=True)
+    full, jaw = exp_3dmm(codes, "blendshapes", keep="all")
     masked, jaw2 = exp_3dmm(codes, "blendshapes")
     np.testing.assert_array_equal(jaw, jaw2)
     kept = [EXPRESSION_SHAPES.index(n) for n in UPPER_FACE_SHAPES] + [50, 51]  # + the two eyelids
@@ -37,9 +37,11 @@ def test_expression_without_mouth_keeps_brows_eyes_and_eyelids():
     others = np.setdiff1d(np.arange(52), kept)
     assert np.all(masked[:, others] == 0) and np.all(full[:, [EXPRESSION_SHAPES.index("mouthClose")]] > 0)
     # codes whose coefficients mix mouth and upper face (SMIRK, landmark PCA, unknown): eyelids only
-    for source in ("pca", None):
-        only_lids, _ = exp_3dmm(codes, source)
+    for source, keep in (("pca", "upper_face"), (None, "upper_face"), ("blendshapes", "eyelids")):
+        only_lids, _ = exp_3dmm(codes, source, keep=keep)
         assert np.all(only_lids[:, :50] == 0) and np.array_equal(only_lids[:, 50:], full[:, 50:])
+    with pytest.raises(ValueError, match="upper_face, eyelids, all"):
+        exp_3dmm(codes, "blendshapes", keep="mouth")
 
 
 def _posteriors(frames=200, channels=40, steps=16, seed=0):
