@@ -5,10 +5,6 @@ expression input it learned the lips from them alone (audio contributed nothing,
 and new audio replays the training video's expressions; with raw phoneme posteriors its audio code
 was nearly the same for every frame. These tests pin the fixes.
 """
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -16,8 +12,7 @@ import torch
 from data_utils.expression import BLENDSHAPE_NAMES, EXPRESSION_SHAPES, UPPER_FACE_SHAPES, codes_from_blendshapes
 from scene.audio_net import AudioNet
 from scene.frame_features import exp_3dmm
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.script_module import load_script
 
 
 def test_upper_face_shapes_hold_nothing_of_mouth_jaw_cheek_or_nose():
@@ -95,11 +90,7 @@ def tiny_model(tmp_path_factory):
 
 
 def _lip_motion_module():
-    spec = importlib.util.spec_from_file_location("lip_motion_script", REPO / "scripts" / "lip_motion.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["lip_motion_script"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("lip_motion")
 
 
 def test_lip_check_scores_zero_when_the_drive_cannot_move_anything(tiny_model):
