@@ -75,8 +75,13 @@ class FrameMetrics:
         return out
 
 
+DETECT_SIZE = 512  # frames smaller than this are upscaled for the landmark detector
+
+
 def _mouth_track(frames) -> tuple[list[np.ndarray | None], list[float | None]]:
     """Per frame: mean-centred lip landmarks [40, 2] (or None) and the normalised inner-lip gap."""
+    import cv2
+
     from data_utils.landmarks import LegacyDetector, quiet_native_stderr
 
     with quiet_native_stderr():
@@ -84,12 +89,15 @@ def _mouth_track(frames) -> tuple[list[np.ndarray | None], list[float | None]]:
     lips, openings = [], []
     try:
         for i, frame in enumerate(frames):
-            face = detector(frame, i)
+            # small renders (e.g. --fast's 128 px) are upscaled: MediaPipe misses faces under ~100 px
+            scale = max(1.0, DETECT_SIZE / frame.shape[0])
+            big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else frame
+            face = detector(big, i)
             if face is None:
                 lips.append(None)
                 openings.append(None)
                 continue
-            pts = face.points[:, :2]
+            pts = face.points[:, :2] / scale  # pixels of the frame as given
             lip = pts[LIPS]
             lips.append(lip - lip.mean(0))
             height = np.linalg.norm(pts[FACE_HEIGHT[0]] - pts[FACE_HEIGHT[1]])
