@@ -204,7 +204,9 @@ def typed_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str
 def load_combined(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse `argv`, then fill every flag the user did not type from <model_path>/cfg_args.json.
 
-    Precedence: typed flags > the training run's cfg_args.json > the parser defaults.
+    Precedence: typed flags > the training run's cfg_args.json > the parser defaults. Only the
+    parameter groups' fields are taken from the file: a training flag that shares its name with one
+    of the calling script's own (`--fast`, `--batch_size`) means something else there.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -212,8 +214,9 @@ def load_combined(parser: argparse.ArgumentParser, argv: Sequence[str] | None = 
     cfg_file = Path(args.model_path) / "cfg_args.json" if getattr(args, "model_path", "") else None
     if cfg_file is not None and cfg_file.is_file():
         saved = {**LEGACY_VALUES, **json.loads(cfg_file.read_text())}
+        shared = {f.name for group in (ModelParams, PipelineParams, OptimizationParams) for f in fields(group)}
         for key, value in saved.items():
-            if key not in typed and hasattr(args, key):
+            if key in shared and key not in typed and hasattr(args, key):
                 setattr(args, key, value)
     return args
 

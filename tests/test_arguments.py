@@ -56,3 +56,13 @@ def test_models_from_before_an_option_keep_their_old_behaviour(tmp_path):
     assert load_combined(_parser(), ["-m", str(tmp_path)]).expression_input == "all"  # trained before the option
     save_cfg_args(tmp_path, _parser().parse_args(["-s", "data/x", "-m", str(tmp_path)]))
     assert load_combined(_parser(), ["-m", str(tmp_path)]).expression_input == "upper_face"  # today's, saved
+
+
+def test_script_flags_of_the_training_run_do_not_leak(tmp_path):
+    (tmp_path / "cfg_args.json").write_text(json.dumps({"model_path": str(tmp_path), "fast": True, "batch_size": 4,
+                                                        "resolution": 128}))
+    p = _parser()
+    p.add_argument("--fast", action="store_true")  # synthesize_fuse.py's --fast: fewer outputs, not a schedule
+    p.add_argument("--batch_size", type=int, default=32)
+    args = load_combined(p, ["-m", str(tmp_path)])
+    assert args.fast is False and args.batch_size == 32 and args.resolution == 128
