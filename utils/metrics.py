@@ -89,7 +89,7 @@ def _mouth_track(frames) -> tuple[list[np.ndarray | None], list[float | None]]:
     lips, openings = [], []
     try:
         for i, frame in enumerate(frames):
-            # small renders (e.g. --fast's 128 px) are upscaled: MediaPipe misses faces under ~100 px
+            # small renders (e.g. --fast's 128 px) are upscaled, as in utils/lip_sync.py: MediaPipe tracks small faces less reliably
             scale = max(1.0, DETECT_SIZE / frame.shape[0])
             big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else frame
             face = detector(big, i)
