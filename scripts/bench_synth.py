@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from gaussian_renderer.fused import FusedRenderer  # noqa: E402
 from gaussian_renderer.render import Views, composite, render_face, render_mouth  # noqa: E402
 from scene.dataset import load_subject  # noqa: E402
+from utils.io_utils import save_text  # noqa: E402
 
 
 class _Timer:
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        args.out.write_text(text)
+        save_text(args.out, text)
     return 0
 
 

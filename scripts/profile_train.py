@@ -22,6 +22,7 @@ import torch  # noqa: E402
 from arguments import ModelParams, OptimizationParams  # noqa: E402
 from scene.dataset import load_subject  # noqa: E402
 from scene.trainer import StageRun, TrainConfig  # noqa: E402
+from utils.io_utils import save_text  # noqa: E402
 
 SYNC_OPS = ("aten::_local_scalar_dense", "aten::nonzero", "cudaStreamSynchronize", "cudaDeviceSynchronize",
             "aten::item", "aten::is_nonzero")
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        args.out.write_text(text)
+        save_text(args.out, text)
     return 0
 
 
