@@ -100,6 +100,22 @@ class TasksDetector:
         self._lm.close()
 
 
+DETECT_MIN_SIDE = 512  # MediaPipe tracks faces in smaller frames less reliably
+
+
+def upscaled_for_detection(frame: np.ndarray, min_side: int = DETECT_MIN_SIDE) -> tuple[np.ndarray, float]:
+    """`frame` enlarged (bicubic) so its height is at least `min_side`, and the factor used (1 = unchanged).
+
+    Divide detected pixel coordinates by the factor to get back to `frame`'s pixels.
+    """
+    import cv2
+
+    scale = max(1.0, min_side / frame.shape[0])
+    if scale == 1.0:
+        return frame, scale
+    return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC), scale
+
+
 class LegacyDetector:
     """mediapipe.solutions.face_mesh with refined lips/irises (478 points), tracking between frames."""
 

@@ -54,19 +54,17 @@ class LipTrack:
 
 def measure_lips(video: str | Path, audio: str | Path) -> LipTrack:
     """MediaPipe's inner-lip gap on every frame of `video` and the loudness of `audio` per frame."""
-    import cv2
     import mediapipe as mp
 
     from data_utils.audio_features import load_audio
+    from data_utils.landmarks import upscaled_for_detection
     from data_utils.sample.speech import loudness_track
     from utils.video_io import iter_frames
 
     gaps = []
     with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True) as mesh:
         for frame in iter_frames(video):
-            scale = max(1.0, 512 / frame.shape[0])  # small renders are upscaled: MediaPipe likes faces >~100 px
-            big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else frame
-            res = mesh.process(big)
+            res = mesh.process(upscaled_for_detection(frame)[0])  # normalised coordinates: no scale back
             lm = res.multi_face_landmarks[0].landmark if res.multi_face_landmarks else None
             gaps.append(np.nan if lm is None else (lm[LOWER_INNER_LIP].y - lm[UPPER_INNER_LIP].y) * frame.shape[0])
     gaps = np.array(gaps, np.float64)

@@ -75,23 +75,16 @@ class FrameMetrics:
         return out
 
 
-DETECT_SIZE = 512  # frames smaller than this are upscaled for the landmark detector
-
-
 def _mouth_track(frames) -> tuple[list[np.ndarray | None], list[float | None]]:
     """Per frame: mean-centred lip landmarks [40, 2] (or None) and the normalised inner-lip gap."""
-    import cv2
-
-    from data_utils.landmarks import LegacyDetector, quiet_native_stderr
+    from data_utils.landmarks import LegacyDetector, quiet_native_stderr, upscaled_for_detection
 
     with quiet_native_stderr():
         detector = LegacyDetector(max_faces=1)
     lips, openings = [], []
     try:
         for i, frame in enumerate(frames):
-            # small renders (e.g. --fast's 128 px) are upscaled, as in utils/lip_sync.py: MediaPipe tracks small faces less reliably
-            scale = max(1.0, DETECT_SIZE / frame.shape[0])
-            big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else frame
+            big, scale = upscaled_for_detection(frame)  # small renders, e.g. --fast's 128 px
             face = detector(big, i)
             if face is None:
                 lips.append(None)
