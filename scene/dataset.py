@@ -257,6 +257,7 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
         raise ValueError(f"split must be one of {', '.join(SPLIT_FILES)}, got {split!r}")
     if exp_method not in ("3dmm", "au"):
         raise ValueError(f"exp_method must be 3dmm or au, got {exp_method!r}")
+    ff.check_expression_input(expression_input)  # before the (slow) frame cache is built
     if not data_dir.is_dir():
         raise FileNotFoundError(f"Subject folder does not exist: {data_dir}")
     tf = read_transforms(sf.require(data_dir / SPLIT_FILES[split], "transforms"))

@@ -174,6 +174,11 @@ def au_features(au: dict[str, np.ndarray]) -> dict[str, Any]:
 EXPRESSION_INPUTS = ("upper_face", "eyelids", "all")
 
 
+def check_expression_input(keep: str) -> None:
+    if keep not in EXPRESSION_INPUTS:
+        raise ValueError(f"expression input must be one of {', '.join(EXPRESSION_INPUTS)}, got {keep!r}")
+
+
 def exp_3dmm(smirk: dict[str, np.ndarray], source: str | None = None,
              keep: str = "upper_face") -> tuple[np.ndarray, np.ndarray]:
     """SMIRK codes -> (3dmm_exp [N, 52] = expression 50 + eyelid 2, 3dmm_jaw [N, 3]).
@@ -187,8 +192,7 @@ def exp_3dmm(smirk: dict[str, np.ndarray], source: str | None = None,
     - "eyelids": the two eyelid values only.
     - "all": everything, the mouth included (upstream).
     """
-    if keep not in EXPRESSION_INPUTS:
-        raise ValueError(f"expression input must be one of {', '.join(EXPRESSION_INPUTS)}, got {keep!r}")
+    check_expression_input(keep)
     expression = smirk["expression_params"].astype(np.float32)
     if keep != "all":
         mask = np.zeros(expression.shape[1], bool)
