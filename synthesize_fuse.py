@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dilate", action="store_true", help="dilate the mouth alpha (13x13) before compositing")
     s.add_argument("--batch_size", type=int, default=8, help="frames rendered per batch")
     s.add_argument("--max_frames", type=int, default=0, help="render at most this many frames (0 = all)")
+    s.add_argument("--mouth_codes", default="",
+                   help="drive the lips with these mouth codes ([frames, M] .npy, raw units, e.g. an edited "
+                        "renders/mouth_codes.npy of an earlier render) instead of predicting them from the audio")
     s.add_argument("--quiet", action="store_true", help="only warnings")
     return p
 
@@ -44,15 +47,26 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
-def _audio_features(path: Path, extractor: str, channels: int) -> tuple[np.ndarray, Path | None]:
-    """[T, C, W] features of new audio (decoded and featurised, or a precomputed .npy) and the sound to mux."""
+def _audio_inputs(path: Path, kinds: list[str]) -> tuple[dict[str, np.ndarray], Path | None]:
+    """Features of new audio for every kind in `kinds` ({kind: [T, C, W]}) and the sound to mux.
+
+    `path` is any audio file (featurised here), or a precomputed `<stem>_<postfix>.npy`; then the other
+    kinds are read from `<stem>_<their postfix>.npy` beside it.
+    """
+    from data_utils.audio.registry import get_extractor
     from data_utils.audio_features import extract_features, load_audio, load_features
 
     if not path.is_file():
         raise FileNotFoundError(f"Audio does not exist: {path}")
+    feats = {}
     if path.suffix == ".npy":
-        feats = load_features(path, expected_extractor=extractor)
         stem = path.stem.rsplit("_", 1)[0]
+        for kind in kinds:
+            npy = path.with_name(f"{stem}_{get_extractor(kind).postfix}.npy")
+            if not npy.is_file():
+                raise FileNotFoundError(f"{npy} is missing: the model reads {' and '.join(kinds)} features "
+                                        f"(python data_utils/audio_features.py --wav <audio> --extractor {kind})")
+            feats[kind] = load_features(npy, expected_extractor=kind).array
         sound = next((c for c in path.parent.glob(stem + ".*") if c.suffix in (".wav", ".flac", ".mp3", ".m4a")), None)
     else:
         samples = load_audio(path)
@@ -60,13 +74,13 @@ def _audio_features(path: Path, extractor: str, channels: int) -> tuple[np.ndarr
             raise ValueError(f"Audio is empty: {path}")
         if float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) < 1e-4:
             raise ValueError(f"Audio is silent (RMS < 1e-4): {path}; nothing would drive the lips")
-        feats = extract_features(samples, extractor)
+        feats = {kind: extract_features(samples, kind).array for kind in kinds}
         sound = path
-    array = feats.array.transpose(0, 2, 1)  # [T, W, C] -> [T, C, W]
-    if array.shape[1] != channels:
-        raise ValueError(f"{path}: features have {array.shape[1]} channels but the model expects {channels} "
-                         f"({extractor} features)")
-    return np.ascontiguousarray(array, dtype=np.float32), sound
+    arrays = {k: np.ascontiguousarray(v.transpose(0, 2, 1), dtype=np.float32) for k, v in feats.items()}  # [T, C, W]
+    if len({len(a) for a in arrays.values()}) != 1:
+        raise ValueError(f"{path}: the feature files cover different frame counts "
+                         f"{ {k: len(a) for k, a in arrays.items()} }")
+    return arrays, sound
 
 
 def _cut_audio(src: Path, start_s: float, duration_s: float, out: Path) -> Path:
@@ -79,88 +93,73 @@ def _cut_audio(src: Path, start_s: float, duration_s: float, out: Path) -> Path:
     return out
 
 
-def synthesize(args: argparse.Namespace) -> dict:
-    from gaussian_renderer.fused import FusedRenderer
-    from gaussian_renderer.render import Views
-    from scene.dataset import load_subject
-    from scene.sequence import RenderSequence
-    from utils.general_utils import resolve_device
-    from utils.io_utils import save_json, save_text
-    from utils.metrics import FrameMetrics, landmark_metrics, markdown_table
-    from utils.video_io import VideoWriter, iter_frames, mux_audio
+def _load_mouth_codes(path: Path, names: list[str]) -> np.ndarray:
+    """A saved [T, M] mouth-code array (raw units, the columns of `names`)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"Mouth codes do not exist: {path}")
+    codes = np.load(path, allow_pickle=False)
+    if codes.ndim != 2 or codes.shape[1] != len(names):
+        raise ValueError(f"{path}: expected [frames, {len(names)}] mouth codes ({', '.join(names)}), got {codes.shape}")
+    return codes.astype(np.float32)
 
-    model = extract_group(args, ModelParams)
-    device = resolve_device(model.device)
-    model_path, data_dir = Path(model.model_path), Path(model.source_path)
-    renderer = FusedRenderer.from_checkpoint(model_path, device, model.exp_method, model.backend)
-    features, sound = None, None
-    if model.audio:
-        features, sound = _audio_features(Path(model.audio), model.audio_extractor, renderer.audio_channels)
-    split = "train" if (args.use_train or not model.eval) else "val"
-    data = load_subject(data_dir, split, model.resolution, model.audio_extractor, model.exp_method, device=device,
-                        progress=not args.quiet, expression_input=model.expression_input)
-    seq = RenderSequence.new_audio(data, features, device) if features is not None else RenderSequence.eval_split(data)
-    if split == "train" and features is None:
-        seq.has_gt = True
-    n_frames = len(seq) if args.max_frames <= 0 else min(len(seq), args.max_frames)
-    out_dir = model_path / ("test" if split == "val" else "train") / "ours_None"
-    render_dir, gt_dir = out_dir / "renders", out_dir / "gt"
-    render_dir.mkdir(parents=True, exist_ok=True)
-    extras = not args.fast
-    writers = {"out": VideoWriter(render_dir / "out.mp4")}
-    if extras:
-        writers["face"] = VideoWriter(render_dir / "out_face.mp4")
-        writers["mouth"] = VideoWriter(render_dir / "out_mouth.mp4")
-    if seq.has_gt:
-        gt_dir.mkdir(parents=True, exist_ok=True)
-        writers["gt"] = VideoWriter(gt_dir / "out.mp4")
-        if extras:
-            writers["side"] = VideoWriter(render_dir / "side_by_side.mp4")
-    metrics = FrameMetrics() if seq.has_gt else None
-    sheet: list[np.ndarray] = []
-    sheet_every = max(n_frames // 8, 1)
-    render_seconds, t_start = 0.0, time.time()
+
+def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], args, desc: str):
+    """Render `n_frames` of `seq` into the videos named in `paths` (out, face, mouth, gt, side).
+
+    Returns (FrameMetrics or None, contact-sheet tiles, seconds spent rendering).
+    """
     from tqdm import tqdm
 
-    bar = tqdm(total=n_frames, desc="render", disable=args.quiet, dynamic_ncols=True)
+    from gaussian_renderer.render import Views
+    from utils.metrics import FrameMetrics
+    from utils.video_io import VideoWriter
+
+    device = renderer.face.means.device
+    writers = {k: VideoWriter(p) for k, p in paths.items()}
+    metrics = FrameMetrics() if "gt" in writers else None
+    parts = "face" in writers
+    sheet, sheet_every = [], max(n_frames // 8, 1)
+    render_seconds = 0.0
+    bar = tqdm(total=n_frames, desc=desc, disable=args.quiet, dynamic_ncols=True)
     try:
         for start, batch in seq.batches(args.batch_size):
             if start >= n_frames:
                 break
             keep = min(n_frames - start, batch["viewmats"].shape[0])
             views = Views(batch["viewmats"][:keep], batch["Ks"][:keep], data.width, data.height)
+            code = renderer.normalise(batch["mouth_code_raw"][:keep]) if renderer.uses_mouth_codes else None
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.time()
             out = renderer.render(views, batch["audio_windows"][:keep], batch["expression"][:keep],
-                                  batch["background"][:keep], dilate=args.dilate, parts=extras)
-            image = out["image"] if extras else out
+                                  batch["background"][:keep], code, dilate=args.dilate, parts=parts)
+            image = out["image"] if parts else out
             if device.type == "cuda":
                 torch.cuda.synchronize()
             render_seconds += time.time() - t0
             frames = _to_uint8(image)
             for f in frames:
                 writers["out"].write(f)
-            if extras:
+            if parts:
                 for f in _to_uint8(out["face"]):
                     writers["face"].write(f)
                 for f in _to_uint8(out["mouth_over_bg"]):
                     writers["mouth"].write(f)
-            if seq.has_gt:
+            gts = None
+            if metrics is not None:
                 gt = batch["image"][:keep]
                 gts = _to_uint8(gt)
                 for f in gts:
                     writers["gt"].write(f)
                 face_mask = (batch["masks"]["face"][:keep] + batch["masks"]["mouth"][:keep]).clamp(0, 1)
                 metrics.add(image, gt, face_mask)
-                if extras:
+                if "side" in writers:
                     err = _to_uint8(((image - gt).abs().mean(-1, keepdim=True) * 4).expand(-1, -1, -1, 3))
                     for r, g, e in zip(frames, gts, err):
                         writers["side"].write(np.concatenate([r, g, e], axis=1))
             for k in range(keep):
                 if (start + k) % sheet_every == 0 and len(sheet) < 8:
-                    row = [frames[k]] + ([gts[k]] if seq.has_gt else [])
-                    sheet.append(np.concatenate(row, axis=0))
+                    sheet.append(np.concatenate([frames[k]] + ([gts[k]] if gts is not None else []), axis=0))
             bar.update(keep)
         for w in writers.values():
             w.close()
@@ -170,18 +169,104 @@ def synthesize(args: argparse.Namespace) -> dict:
         raise
     finally:
         bar.close()
+    return metrics, sheet, render_seconds
+
+
+def _landmark_scores(render: Path, gt: Path) -> dict:
+    from utils.metrics import landmark_metrics
+    from utils.video_io import iter_frames
+
+    try:
+        scores = landmark_metrics(iter_frames(render), iter_frames(gt))
+    except ImportError:
+        logging.warning("mediapipe is not installed: LMD and mouth-opening correlation skipped")
+        return {}
+    return {k: v for k, v in scores.items() if k != "frames"}
+
+
+def synthesize(args: argparse.Namespace) -> dict:
+    from gaussian_renderer.fused import FusedRenderer
+    from scene.dataset import load_subject
+    from scene.sequence import RenderSequence
+    from utils.general_utils import resolve_device
+    from utils.io_utils import save_json, save_npy, save_text
+    from utils.metrics import markdown_table
+    from utils.video_io import mux_audio
+
+    model = extract_group(args, ModelParams)
+    device = resolve_device(model.device)
+    model_path, data_dir = Path(model.model_path), Path(model.source_path)
+    renderer = FusedRenderer.from_checkpoint(model_path, device, model.exp_method, model.backend)
+    codes_kinds = renderer.mouth_feature_kinds if renderer.uses_mouth_codes else []
+    features, sound, new_mouth_feats = None, None, None
+    if model.audio:
+        kinds = list(dict.fromkeys([model.audio_extractor, *codes_kinds]))
+        inputs, sound = _audio_inputs(Path(model.audio), kinds)
+        features = inputs[model.audio_extractor]
+        if features.shape[1] != renderer.audio_channels:
+            raise ValueError(f"{model.audio}: features have {features.shape[1]} channels but the model expects "
+                             f"{renderer.audio_channels} ({model.audio_extractor} features)")
+        if codes_kinds:
+            from scene.audio_to_mouth import mouth_audio_features
+
+            new_mouth_feats = mouth_audio_features({k: inputs[k] for k in codes_kinds})
+    if args.mouth_codes and not renderer.uses_mouth_codes:
+        raise ValueError(f"{model_path} was trained without mouth codes (--mouth_input none): --mouth_codes has no effect")
+    split = "train" if (args.use_train or not model.eval) else "val"
+    data = load_subject(data_dir, split, model.resolution, model.audio_extractor, model.exp_method, device=device,
+                        progress=not args.quiet, expression_input=model.expression_input,
+                        mouth_features=tuple(codes_kinds) if split == "val" else ())
+
+    # what drives the lips: codes from a file, or predicted from the driving audio
+    codes = None
+    if args.mouth_codes:
+        codes = _load_mouth_codes(Path(args.mouth_codes), renderer.audio_to_mouth.names)
+    elif renderer.uses_mouth_codes:
+        clip = new_mouth_feats if new_mouth_feats is not None else data.mouth_features
+        predicted = renderer.mouth_codes(clip).cpu().numpy()
+        codes = predicted if features is not None else predicted[data.aud_ids]  # val frames' stretch of the clip
+    if features is not None:
+        seq = RenderSequence.new_audio(data, features, device)
+    elif args.mouth_codes and split == "train":
+        silence = np.zeros((len(codes),) + tuple(data.audio.shape[1:]), np.float32)  # the codes alone move the lips
+        seq = RenderSequence.new_audio(data, silence, device)
+    else:
+        seq = RenderSequence.eval_split(data)
+        seq.has_gt = True
+    if codes is not None:
+        if len(codes) < len(seq):
+            raise ValueError(f"{len(codes)} mouth codes for {len(seq)} frames: give one row per frame")
+        seq.mouth_codes = torch.from_numpy(codes[:len(seq)]).to(device)
+    n_frames = len(seq) if args.max_frames <= 0 else min(len(seq), args.max_frames)
+    out_dir = model_path / ("test" if split == "val" else "train") / "ours_None"
+    render_dir, gt_dir = out_dir / "renders", out_dir / "gt"
+    render_dir.mkdir(parents=True, exist_ok=True)
+    extras = not args.fast
+    paths = {"out": render_dir / "out.mp4"}
+    if extras:
+        paths.update(face=render_dir / "out_face.mp4", mouth=render_dir / "out_mouth.mp4")
+    if seq.has_gt:
+        gt_dir.mkdir(parents=True, exist_ok=True)
+        paths["gt"] = gt_dir / "out.mp4"
+        if extras:
+            paths["side"] = render_dir / "side_by_side.mp4"
+    t_start = time.time()
+    desc = "render (mouth codes from audio)" if codes is not None and not args.mouth_codes else "render"
+    metrics, sheet, render_seconds = _render_pass(renderer, seq, n_frames, data, paths, args, desc)
+    if codes is not None:
+        save_npy(render_dir / "mouth_codes.npy", codes[:n_frames])
 
     # sound: the val frames' stretch of aud.wav, or the new audio
     muxed = None
     fps = 25.0
     try:
-        if sound is None and features is None and (data_dir / "aud.wav").is_file():
+        if sound is None and features is None and not args.mouth_codes and (data_dir / "aud.wav").is_file():
             first = int(data.img_ids[seq.rows[0]])
             sound = _cut_audio(data_dir / "aud.wav", first / fps, n_frames / fps, out_dir / "audio.wav")
         if sound is not None:
             muxed = mux_audio(render_dir / "out.mp4", sound, render_dir / "out_with_audio.mp4")
         else:
-            logging.warning("no audio to mux (precomputed features without a matching audio file)")
+            logging.warning("no audio to mux (no audio given, or precomputed features without a matching audio file)")
     except RuntimeError as e:  # no ffmpeg on this machine (imageio-ffmpeg missing)
         logging.warning("audio not muxed: %s", e)
     if sheet:
@@ -191,21 +276,37 @@ def synthesize(args: argparse.Namespace) -> dict:
 
         with atomic_path(out_dir / "contact_sheet.png") as tmp:
             cv2.imwrite(str(tmp), cv2.cvtColor(np.concatenate(sheet, axis=1), cv2.COLOR_RGB2BGR))
-    wall = time.time() - t_start
     result = {"split": split, "frames": n_frames, "render_fps": round(n_frames / max(render_seconds, 1e-9), 1),
-              "wall_seconds": round(wall, 2), "out": str(render_dir / "out.mp4"),
-              "out_with_audio": str(muxed) if muxed else None, "device": str(device)}
+              "out": str(render_dir / "out.mp4"), "out_with_audio": str(muxed) if muxed else None,
+              "device": str(device),
+              "lips_driven_by": ("mouth codes from " + (str(args.mouth_codes) if args.mouth_codes else "the audio")
+                                 if codes is not None else "the motion nets' audio path")}
     if metrics is not None:
         result.update(metrics.summary())
         if extras:
-            try:
-                result.update({f"{k}": v for k, v in landmark_metrics(
-                    iter_frames(render_dir / "out.mp4"), iter_frames(gt_dir / "out.mp4")).items() if k != "frames"})
-            except ImportError:
-                logging.warning("mediapipe is not installed: LMD and mouth-opening correlation skipped")
+            result.update(_landmark_scores(paths["out"], paths["gt"]))
+        if extras and renderer.uses_mouth_codes and not args.mouth_codes:
+            # the upper bound: the same frames driven by their own mouth codes (what a perfect audio model gives)
+            own = RenderSequence.eval_split(data)
+            own_paths = {"out": render_dir / "out_own_codes.mp4", "gt": gt_dir / "out.mp4"}
+            own_metrics, _, _ = _render_pass(renderer, own, n_frames, data, own_paths, args, "render (own mouth codes)")
+            result["own_codes"] = {**own_metrics.summary(), **_landmark_scores(own_paths["out"], paths["gt"])}
+        result["wall_seconds"] = round(time.time() - t_start, 2)
         save_json(out_dir / "metrics.json", result)
-        save_text(out_dir / "metrics.md", markdown_table(result))
+        save_text(out_dir / "metrics.md", markdown_table(_flat(result)))
+    result["wall_seconds"] = round(time.time() - t_start, 2)
     return result
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """{"own_codes": {"psnr": x}} -> {"own_codes.psnr": x} (for the markdown table)."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     for k in ("psnr", "ssim", "face_psnr", "face_ssim", "lmd", "mouth_open_corr"):
         if result.get(k) is not None:
             print(f"  {k}: {result[k]:.4f}")
+    own = result.get("own_codes", {})
+    if own:
+        print("  with the frames' own mouth codes (upper bound): "
+              + ", ".join(f"{k} {own[k]:.4f}" for k in ("face_psnr", "lmd", "mouth_open_corr") if own.get(k) is not None))
     return 0
 
 
