@@ -57,6 +57,8 @@ class ModelParams:
     """what of the 3dmm expression the face net sees: upper_face (brows, eyes, eyelids), eyelids, all (upstream: the mouth too)"""
     mouth_input: str = "codes"
     """how audio reaches the lips: codes (audio -> audio-to-mouth model -> mouth codes -> both fields) or none (upstream: only the motion nets' audio path)"""
+    direct_audio: str = "on"
+    """the motion nets' own audio path (upstream's): on, or off (the lips follow the mouth codes alone)"""
     mouth_code_set: str = "all"
     """the mouth codes the fields read: all (the opening, jawOpen and the mouth blendshapes) or a comma-separated subset, e.g. opening,jawOpen"""
     mouth_features: str = "phoneme,mel"

@@ -104,7 +104,8 @@ def _scaled_matmul(att: Tensor, weight: Tensor, code: Tensor) -> Tensor:
 class _MotionBase(nn.Module):
     """Grid + embedding point encoding, the audio encoder and the mouth-code encoder of both fields."""
 
-    def __init__(self, grid: dict, audio_in_dim: int, audio_dim: int, embedding_dim: int, mouth_dim: int = 0):
+    def __init__(self, grid: dict, audio_in_dim: int, audio_dim: int, embedding_dim: int, mouth_dim: int = 0,
+                 direct_audio: bool = True):
         super().__init__()
         self.grid = TriPlaneEncoder(**grid)
         self.embedding_dim = embedding_dim
@@ -115,6 +116,15 @@ class _MotionBase(nn.Module):
         self.mouth_dim = mouth_dim  # codes per frame (0: no mouth-code input)
         self.mouth_enc_dim = MOUTH_ENC_DIM if mouth_dim else 0
         self.mouth_encode_net = MLP(mouth_dim, MOUTH_ENC_DIM, 32, 2) if mouth_dim else None
+        # False: the audio path is cut (a zero code): the lips follow the mouth codes alone. Saved, so a
+        # checkpoint knows; checkpoints from before it have the path.
+        self.uses_direct_audio = bool(direct_audio)  # read per step: a Python bool, no device sync
+        self.register_buffer("direct_audio", torch.tensor(self.uses_direct_audio))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        flag = state_dict.setdefault(prefix + "direct_audio", torch.tensor(True))
+        self.uses_direct_audio = bool(flag)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def encode_mouth(self, mouth_code: Tensor | None, batch: int) -> Tensor:
         """Encoded mouth codes [B, mouth_enc_dim] ([B, 0] for a net without the input)."""
@@ -141,7 +151,9 @@ class _MotionBase(nn.Module):
         return torch.cat([feats, embedding], dim=-1)
 
     def encode_audio(self, windows: Tensor) -> Tensor:
-        """Audio code of each frame from its window: [..., 8, C, W] -> [..., audio_dim]."""
+        """Audio code of each frame from its window: [..., 8, C, W] -> [..., audio_dim] (zeros when cut)."""
+        if not self.uses_direct_audio:
+            return windows.new_zeros(windows.shape[:-3] + (self.audio_dim,))
         return self.audio_att_net(self.audio_net(windows))
 
     def _groups(self, nets: dict[str, nn.Module], lr: float, lr_net: float,
@@ -167,8 +179,8 @@ class FaceMotionNet(_MotionBase):
     """
 
     def __init__(self, audio_in_dim: int = 29, audio_dim: int = 32, embedding_dim: int = 32,
-                 exp_method: str = "3dmm", grid: dict = FACE_GRID, mouth_dim: int = 0):
-        super().__init__(grid, audio_in_dim, audio_dim, embedding_dim, mouth_dim)
+                 exp_method: str = "3dmm", grid: dict = FACE_GRID, mouth_dim: int = 0, direct_audio: bool = True):
+        super().__init__(grid, audio_in_dim, audio_dim, embedding_dim, mouth_dim, direct_audio)
         if exp_method not in EXPRESSION_LAYOUTS:
             raise ValueError(f"exp_method must be one of {sorted(EXPRESSION_LAYOUTS)}, got {exp_method!r}")
         self.exp_method = exp_method
@@ -273,8 +285,8 @@ class MouthMotionNet(_MotionBase):
     XYZ_DAMPING = (5.0, 1.0, 5.0)  # mostly vertical motion inside the mouth
 
     def __init__(self, audio_in_dim: int = 29, audio_dim: int = 32, embedding_dim: int = 32,
-                 use_jaw: bool = True, grid: dict = MOUTH_GRID, mouth_dim: int = 0):
-        super().__init__(grid, audio_in_dim, audio_dim, embedding_dim, mouth_dim)
+                 use_jaw: bool = True, grid: dict = MOUTH_GRID, mouth_dim: int = 0, direct_audio: bool = True):
+        super().__init__(grid, audio_in_dim, audio_dim, embedding_dim, mouth_dim, direct_audio)
         self.sigma_net = MLP(self.in_dim + audio_dim + self.mouth_enc_dim, 3, 32, 3)
         self.jaw_net = MLP(self.in_dim + audio_dim + self.mouth_enc_dim, 3, 32, 3) if use_jaw else None
         self.register_buffer("xyz_damping", torch.tensor(self.XYZ_DAMPING), persistent=False)

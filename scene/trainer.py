@@ -87,13 +87,15 @@ def build_branch(stage: str, data, cfg: TrainConfig, device: torch.device, mouth
     if stage == "mouth":
         sched = mouth_schedule(cfg.mouth_iterations, None)
         gaussians = GaussianModel.random_init(m.init_num, m.sh_degree, seed=cfg.seed).to(device)
-        net = MouthMotionNet(audio_in_dim=data.audio_channels, use_jaw=data.has_jaw, mouth_dim=mouth_dim).to(device)
+        net = MouthMotionNet(audio_in_dim=data.audio_channels, use_jaw=data.has_jaw, mouth_dim=mouth_dim,
+                             direct_audio=m.direct_audio == "on").to(device)
         threshold = cfg.opt.densify_grad_threshold
         max_points = 0
     else:
         sched = face_schedule(cfg.face_iterations)
         gaussians = GaussianModel.random_init(cfg.face_init_num, m.sh_degree, seed=cfg.seed + 1).to(device)
-        net = FaceMotionNet(audio_in_dim=data.audio_channels, exp_method=m.exp_method, mouth_dim=mouth_dim).to(device)
+        net = FaceMotionNet(audio_in_dim=data.audio_channels, exp_method=m.exp_method, mouth_dim=mouth_dim,
+                            direct_audio=m.direct_audio == "on").to(device)
         threshold = cfg.face_grad_threshold
         max_points = cfg.face_max_points
     if not cfg.opt.raw_audio_features:
@@ -164,7 +166,8 @@ class StageRun:
         self.stage, self.data, self.cfg, self.device = stage, data, cfg, device
         a2m = attach_mouth_codes(data, Path(cfg.model.model_path)) if cfg.mouth_codes else None
         mouth_dim = a2m.num_codes if a2m is not None else 0
-        self.cond = dataclasses.replace(cfg.conditioning, code_noise_std=None if a2m is None else a2m.residual_std)
+        self.cond = dataclasses.replace(cfg.conditioning,
+                                        code_noise_std=None if a2m is None else a2m.residual_std.to(device))
         if stage == "fuse":
             self.sched = fuse_schedule(cfg.fuse_iterations)
             self.branches = {"face": load_branch("face", data, cfg, device, mouth_dim),

@@ -10,6 +10,9 @@
         "cnn2 val=output/cnn2/test/ours_None/renders/out.mp4:output/cnn2/test/ours_None/gt/out.mp4" \
         --out docs/lip_sync_runs
 
+    # 4. colour fringes: share of magenta and green pixels of renders next to real frames
+    python scripts/bench_lip_sync.py fringes output/cnn2/test/ours_None/renders/out.mp4 output/cnn2/test/ours_None/gt/out.mp4
+
 For every pair (the first min(len) frames of both): mouth opening per frame (inner-lip gap over the
 outer eye-corner distance, utils.lip_sync.mouth_openings), Pearson r at lag 0, the best r within +-4
 frames and its lag, the amplitude ratio std(render) / std(real), and the chance level (mean |r| at
@@ -58,6 +61,27 @@ def score_pairs(pairs: list[tuple[str, Path, Path]], out: Path | None) -> list[d
         if out is not None:
             _plot(r_open, t_open, scores, out / f"{_slug(name)}.png")
     return rows
+
+
+MAGENTA_MIN, GREEN_MIN = 60, 40  # (R+B)/2 - G > 60 is magenta, G - (R+B)/2 > 40 is green
+
+
+def colour_fringes(video: Path) -> dict:
+    """Share (%) of magenta and green pixels over all frames of `video`: a render's fringes vs real frames."""
+    import numpy as np
+
+    from utils.video_io import iter_frames
+
+    magenta = green = total = 0
+    for frame in iter_frames(video):
+        f = frame.astype(np.int16)
+        rb, g = (f[..., 0] + f[..., 2]) / 2, f[..., 1]
+        magenta += int((rb - g > MAGENTA_MIN).sum())
+        green += int((g - rb > GREEN_MIN).sum())
+        total += f.shape[0] * f.shape[1]
+    if total == 0:
+        raise ValueError(f"no frames could be read from {video}")
+    return {"video": str(video), "magenta_pct": round(100 * magenta / total, 4), "green_pct": round(100 * green / total, 4)}
 
 
 def _slug(name: str) -> str:
@@ -116,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seconds", type=float, default=30.0)
     d.add_argument("--out", type=Path, required=True, help="output stem: <out>.wav, <out>_ph.npy, <out>_mel.npy")
     d.add_argument("--kinds", default="phoneme,mel", help="feature kinds to extract")
+    f = sub.add_parser("fringes", help="share of magenta and green pixels in videos")
+    f.add_argument("videos", nargs="+", type=Path)
     s = sub.add_parser("score", help="score renders against real videos")
     s.add_argument("pairs", nargs="+", type=_pair, help="NAME=RENDER.mp4:REAL.mp4")
     s.add_argument("--out", type=Path, default=None, help="folder for scores.json, scores.md and the plots")
@@ -124,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "driver":
             for path in make_driver(args.subject, args.seconds, args.out, args.kinds.split(",")):
                 print(path)
+            return 0
+        if args.cmd == "fringes":
+            print("| video | magenta % | green % |\n|---|---:|---:|")
+            for v in args.videos:
+                r = colour_fringes(v)
+                print(f"| {r['video']} | {r['magenta_pct']:.4f} | {r['green_pct']:.4f} |")
             return 0
         rows = score_pairs(args.pairs, args.out)
     except (FileNotFoundError, ValueError) as e:

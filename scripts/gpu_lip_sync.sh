@@ -27,6 +27,15 @@ start)
     python -c "from scene.dataset import load_subject; load_subject('data/$s', 'train', 512, progress=False)" \
       > "$state/cache_$s.log" 2>&1 || { echo "cache of $s failed"; tail -5 "$state/cache_$s.log"; }
   done
+  # smoke test first: every stage and both renders for a few steps (a broken run costs a whole window)
+  s=$(grep -v '^#' "$runs" | head -1 | awk -F'|' '{gsub(/ /,"",$2); print $2}')
+  if ! (python train.py -s data/$s -m output/smoke --resolution 512 --batch_size 4 --mouth_iterations 20 \
+          --face_iterations 20 --fuse_iterations 4 --quiet && python synthesize_fuse.py -S data/$s -M output/smoke \
+          --eval --quiet && python synthesize_fuse.py -S data/$s -M output/smoke --use_train --fast --quiet \
+          --audio drivers/german20s_ph.npy) > "$state/smoke.log" 2>&1; then
+    echo "smoke test failed:"; tail -30 "$state/smoke.log"; exit 1
+  fi
+  tail -3 "$state/smoke.log"
   grep -v '^#' "$runs" | while IFS='|' read -r name subject driver args; do
     name=$(echo $name); subject=$(echo $subject); [ -z "$name" ] && continue
     setsid nohup bash -c "PARALLEL=1 bash scripts/train_xx.sh data/$subject output/$name 0 --resolution 512 $args --quiet \
