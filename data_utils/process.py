@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="landmark detector (auto: Tasks FaceLandmarker if its .task file is cached, else legacy)")
     p.add_argument("--max_gap", type=int, default=5, help="longest run of face-less frames to interpolate")
     p.add_argument("--tracker", default="mediapipe", choices=["mediapipe", "bfm"], help="head-pose tracker")
-    p.add_argument("--bfm_dir", type=Path, default=None, help="folder with 3DMM_info.npy (bfm tracker)")
+    p.add_argument("--bfm_dir", type=Path, default=None, help="folder with 3DMM_info.npz and lands_info.txt (bfm tracker)")
     p.add_argument("--focal", type=float, default=None, help="fixed focal in pixels (default: searched)")
     p.add_argument("--smooth_window", type=int, default=9, help="pose smoothing window in frames (1 = off)")
     p.add_argument("--parsing", default="mediapipe", choices=["mediapipe", "bisenet"], help="face parsing backend")

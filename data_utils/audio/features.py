@@ -102,7 +102,7 @@ def load_features(path: str | Path, expected_extractor: str | None = None) -> Au
     npy = _npy_path(path)
     if not npy.is_file():
         raise FileNotFoundError(f"Audio features do not exist: {npy}")
-    array = np.load(npy)
+    array = np.load(npy, allow_pickle=False)  # a feature file may come from elsewhere: data only
     side = sidecar_path(npy)
     if side.is_file():
         info = json.loads(side.read_text())

@@ -10,6 +10,7 @@ from gaussian_renderer.render import Views, render_mouth
 from scene.dataset import load_subject
 from scene.trainer import StageRun, TrainConfig, checkpoint_path, train_stage
 from tests.fixtures.make_subject import make_subject
+from utils.io_utils import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def _cfg(model_path, **kw):
 
 
 def _params(path, stage):
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     return ckpt["step"], ckpt["branches"][stage]["gaussians"]["params"], ckpt["branches"][stage]["net"]
 
 
@@ -62,7 +63,7 @@ def test_checkpoint_reloads_to_identical_render(data, tmp_path):
         run.step = it
     run.save(final=True)
     restored = StageRun("mouth", data, cfg, torch.device("cpu"))
-    restored.load_state_dict(torch.load(checkpoint_path(tmp_path, "mouth"), weights_only=False))
+    restored.load_state_dict(load_checkpoint(checkpoint_path(tmp_path, "mouth")))
     batch = data.batch([0, 3])
     views = Views(batch["viewmats"], batch["Ks"], data.width, data.height)
 
