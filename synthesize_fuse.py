@@ -4,11 +4,14 @@
     python synthesize_fuse.py -S data/<ID> -M output/<ID> --use_train --audio speech.wav
     python synthesize_fuse.py -S data/<ID> -M output/<ID> --use_train --audio speech_ph.npy   # precomputed
 
-Outputs go to output/<ID>/{test,train}/ours_None/: renders/out.mp4, renders/out_with_audio.mp4,
-gt/out.mp4 (with --eval), and unless --fast renders/out_face.mp4, renders/out_mouth.mp4,
-renders/side_by_side.mp4 (render | ground truth | error) and contact_sheet.png; with --eval also
-metrics.json and metrics.md. New audio is featurised with the extractor the model was trained with
-(cfg_args.json); audio longer than the training track replays its poses forwards and backwards.
+New audio: output/<ID>/train/ours_None/renders/<audio stem>.mp4 (with sound; --out PATH.mp4 chooses
+it), beside it <stem>_silent.mp4 and unless --fast <stem>_face.mp4, <stem>_mouth.mp4, <stem>_sheet.png.
+An existing render is never replaced without --overwrite. --eval and the training split (no --audio)
+write output/<ID>/{test,train}/ours_None/: renders/out.mp4, renders/out_with_audio.mp4, gt/out.mp4, and
+unless --fast renders/out_face.mp4, renders/out_mouth.mp4, renders/side_by_side.mp4 (render | ground
+truth | error) and contact_sheet.png; with --eval also metrics.json and metrics.md (these are rewritten
+on each run). New audio is featurised with the extractor the model was trained with (cfg_args.json);
+audio longer than the training track replays its poses forwards and backwards.
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dilate", action="store_true", help="dilate the mouth alpha (13x13) before compositing")
     s.add_argument("--batch_size", type=int, default=8, help="frames rendered per batch")
     s.add_argument("--max_frames", type=int, default=0, help="render at most this many frames (0 = all)")
+    s.add_argument("--out", default="", help="new-audio render: the mp4 with sound (default: "
+                   "<model>/train/ours_None/renders/<audio stem>.mp4); companions are named beside it")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing new-audio render of that name")
     s.add_argument("--quiet", action="store_true", help="only warnings")
     return p
 
@@ -62,6 +68,7 @@ def _audio_features(path: Path, extractor: str, channels: int) -> tuple[np.ndarr
             raise ValueError(f"Audio is silent (RMS < 1e-4): {path}; nothing would drive the lips")
         feats = extract_features(samples, extractor)
         sound = path
+    _warn_if_short(path, feats.array.shape[0])
     array = feats.array.transpose(0, 2, 1)  # [T, W, C] -> [T, C, W]
     if array.shape[1] != channels:
         raise ValueError(f"{path}: features have {array.shape[1]} channels but the model expects {channels} "
@@ -79,7 +86,37 @@ def _cut_audio(src: Path, start_s: float, duration_s: float, out: Path) -> Path:
     return out
 
 
+def _warn_if_short(path: Path, n_frames: int, min_seconds: float = 0.5) -> None:
+    if n_frames < min_seconds * 25:
+        logging.warning("%s is only %.2f s (%d frames): too short for the lips to show speech (give at least %.1f s)",
+                        path, n_frames / 25, n_frames, min_seconds)
+
+
+def output_paths(args: argparse.Namespace):
+    """Where this run writes: a new-audio render is claimed under its own name (utils/render_paths.py)."""
+    from utils.render_paths import claim_render_paths, default_render_path, render_paths, split_render_paths
+
+    if args.audio:
+        return claim_render_paths(args.out or default_render_path(args.model_path, args.audio), args.overwrite)
+    if args.out:
+        render_paths(args.out)  # a bad name is reported first
+        raise ValueError("--out names the render of new audio (--audio); --eval and the training split write "
+                         f"to {Path(args.model_path)}/{{test,train}}/ours_None/")
+    split = "train" if (args.use_train or not args.eval) else "val"
+    return split_render_paths(Path(args.model_path) / ("test" if split == "val" else "train") / "ours_None")
+
+
 def synthesize(args: argparse.Namespace) -> dict:
+    """Render, after claiming the output names; a failed run gives back the names it claimed."""
+    paths = output_paths(args)
+    try:
+        return render(args, paths)
+    except BaseException:
+        paths.release()
+        raise
+
+
+def render(args: argparse.Namespace, paths) -> dict:
     from gaussian_renderer.fused import FusedRenderer
     from gaussian_renderer.render import Views
     from scene.dataset import load_subject
@@ -104,18 +141,15 @@ def synthesize(args: argparse.Namespace) -> dict:
         seq.has_gt = True
     n_frames = len(seq) if args.max_frames <= 0 else min(len(seq), args.max_frames)
     out_dir = model_path / ("test" if split == "val" else "train") / "ours_None"
-    render_dir, gt_dir = out_dir / "renders", out_dir / "gt"
-    render_dir.mkdir(parents=True, exist_ok=True)
     extras = not args.fast
-    writers = {"out": VideoWriter(render_dir / "out.mp4")}
+    writers = {"out": VideoWriter(paths.silent)}
     if extras:
-        writers["face"] = VideoWriter(render_dir / "out_face.mp4")
-        writers["mouth"] = VideoWriter(render_dir / "out_mouth.mp4")
+        writers["face"] = VideoWriter(paths.face)
+        writers["mouth"] = VideoWriter(paths.mouth)
     if seq.has_gt:
-        gt_dir.mkdir(parents=True, exist_ok=True)
-        writers["gt"] = VideoWriter(gt_dir / "out.mp4")
+        writers["gt"] = VideoWriter(paths.gt)
         if extras:
-            writers["side"] = VideoWriter(render_dir / "side_by_side.mp4")
+            writers["side"] = VideoWriter(paths.side)
     metrics = FrameMetrics() if seq.has_gt else None
     sheet: list[np.ndarray] = []
     sheet_every = max(n_frames // 8, 1)
@@ -179,7 +213,7 @@ def synthesize(args: argparse.Namespace) -> dict:
             first = int(data.img_ids[seq.rows[0]])
             sound = _cut_audio(data_dir / "aud.wav", first / fps, n_frames / fps, out_dir / "audio.wav")
         if sound is not None:
-            muxed = mux_audio(render_dir / "out.mp4", sound, render_dir / "out_with_audio.mp4")
+            muxed = mux_audio(paths.silent, sound, paths.main)
         else:
             logging.warning("no audio to mux (precomputed features without a matching audio file)")
     except RuntimeError as e:  # no ffmpeg on this machine (imageio-ffmpeg missing)
@@ -189,22 +223,24 @@ def synthesize(args: argparse.Namespace) -> dict:
 
         from utils.io_utils import atomic_path
 
-        with atomic_path(out_dir / "contact_sheet.png") as tmp:
+        with atomic_path(paths.sheet) as tmp:
             cv2.imwrite(str(tmp), cv2.cvtColor(np.concatenate(sheet, axis=1), cv2.COLOR_RGB2BGR))
     wall = time.time() - t_start
     result = {"split": split, "frames": n_frames, "render_fps": round(n_frames / max(render_seconds, 1e-9), 1),
-              "wall_seconds": round(wall, 2), "out": str(render_dir / "out.mp4"),
+              "wall_seconds": round(wall, 2), "out": str(paths.silent),
               "out_with_audio": str(muxed) if muxed else None, "device": str(device)}
+    paths.release()  # the claimed name of the sound version when no sound could be muxed
     if metrics is not None:
         result.update(metrics.summary())
         if extras:
             try:
                 result.update({f"{k}": v for k, v in landmark_metrics(
-                    iter_frames(render_dir / "out.mp4"), iter_frames(gt_dir / "out.mp4")).items() if k != "frames"})
+                    iter_frames(paths.silent), iter_frames(paths.gt)).items() if k != "frames"})
             except ImportError:
                 logging.warning("mediapipe is not installed: LMD and mouth-opening correlation skipped")
         save_json(out_dir / "metrics.json", result)
         save_text(out_dir / "metrics.md", markdown_table(result))
+    result["written"] = [str(p) for p in paths.written()]
     return result
 
 
@@ -220,11 +256,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = synthesize(args)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{result['frames']} frames -> {result['out_with_audio'] or result['out']}  "
+    print(f"{result['frames']} frames -> {result['out_with_audio'] or result['out']}"
+          f"{' (with sound)' if result['out_with_audio'] else ' (no sound)'}  "
           f"(render loop {result['render_fps']} FPS, {result['wall_seconds']} s end to end)")
+    print("wrote: " + ", ".join(result["written"]))
     for k in ("psnr", "ssim", "face_psnr", "face_ssim", "lmd", "mouth_open_corr"):
         if result.get(k) is not None:
             print(f"  {k}: {result[k]:.4f}")

@@ -1,5 +1,6 @@
 """synthesize_fuse.py on a tiny model trained on the synthetic subject: outputs, sound, bad inputs."""
 import json
+import logging
 import wave
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_new_audio_longer_than_training_track(trained, tmp_path):
     wav = _write_wav(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)))
     assert synthesize_fuse.main(["-S", str(subject), "-M", str(model), "--use_train", "--audio", str(wav),
                                  "--fast", "--quiet"]) == 0
-    info = probe_video(model / "train" / "ours_None" / "renders" / "out_with_audio.mp4")
+    info = probe_video(model / "train" / "ours_None" / "renders" / "tone.mp4")  # named after the audio
     assert info.has_audio and info.duration == pytest.approx(1.6, abs=0.04 + 1e-3)
 
 
@@ -80,3 +81,41 @@ def test_bad_input_is_one_clear_error(trained, tmp_path, case, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:"), err
     assert sorted(p.relative_to(model) for p in model.rglob("*")) == before  # nothing partial left behind
+
+
+def test_new_audio_renders_never_overwrite(trained, tmp_path, capsys):
+    """Two --audio runs leave two videos; a third with a taken name refuses without --overwrite."""
+    subject, model = trained
+    t = np.arange(16000) / 16000
+    renders = model / "train" / "ours_None" / "renders"
+    argv = ["-S", str(subject), "-M", str(model), "--use_train", "--fast", "--quiet"]
+    first = _write_wav(tmp_path / "hello.wav", 0.3 * np.sin(2 * np.pi * 220 * t))
+    second = _write_wav(tmp_path / "world.wav", 0.3 * np.sin(2 * np.pi * 330 * t))
+    assert synthesize_fuse.main(argv + ["--audio", str(first)]) == 0
+    assert str(renders / "hello.mp4") in capsys.readouterr().out            # it says what it wrote
+    assert synthesize_fuse.main(argv + ["--audio", str(second)]) == 0
+    for name in ("hello", "world"):
+        assert probe_video(renders / f"{name}.mp4").has_audio and (renders / f"{name}_silent.mp4").is_file()
+    before = (renders / "hello.mp4").read_bytes()
+    other = tmp_path / "other" / "hello.wav"
+    other.parent.mkdir()
+    _write_wav(other, 0.3 * np.sin(2 * np.pi * 500 * t[:8000]))
+    assert synthesize_fuse.main(argv + ["--audio", str(other)]) == 1        # same name: refused, nothing touched
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hello.mp4 exists" in err[0] and "--overwrite" in err[0], err
+    assert (renders / "hello.mp4").read_bytes() == before
+    assert synthesize_fuse.main(argv + ["--audio", str(other), "--overwrite"]) == 0
+    assert probe_video(renders / "hello.mp4").duration == pytest.approx(0.5, abs=0.05)
+    out = tmp_path / "mine" / "take1.mp4"                                   # --out picks the main file
+    assert synthesize_fuse.main(argv + ["--audio", str(first), "--out", str(out)]) == 0
+    assert probe_video(out).has_audio and (out.parent / "take1_silent.mp4").is_file()
+    assert not list(renders.glob(".*tmp*"))
+
+
+def test_short_audio_warns(trained, tmp_path, caplog):
+    subject, model = trained
+    wav = _write_wav(tmp_path / "blip.wav", 0.3 * np.sin(2 * np.pi * 220 * np.arange(3200) / 16000))  # 0.2 s
+    with caplog.at_level(logging.WARNING):
+        assert synthesize_fuse.main(["-S", str(subject), "-M", str(model), "--use_train", "--audio", str(wav),
+                                     "--fast", "--quiet"]) == 0
+    assert any("0.20 s (5 frames)" in r.getMessage() and "too short" in r.getMessage() for r in caplog.records)
