@@ -262,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{result['frames']} frames -> {result['out_with_audio'] or result['out']}"
           f"{' (with sound)' if result['out_with_audio'] else ' (no sound)'}  "
           f"(render loop {result['render_fps']} FPS, {result['wall_seconds']} s end to end)")
-    print("wrote: " + ", ".join(result["written"]))
+    groups: dict[str, list[str]] = {}
+    for path in map(Path, result["written"]):
+        groups.setdefault(str(path.parent), []).append(path.name)
+    print("wrote: " + "; ".join(f"{folder}/ {', '.join(names)}" for folder, names in groups.items()))
     for k in ("psnr", "ssim", "face_psnr", "face_ssim", "lmd", "mouth_open_corr"):
         if result.get(k) is not None:
             print(f"  {k}: {result[k]:.4f}")
@@ -270,4 +273,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from utils.quiet_logs import quiet_third_party_logs
+
+    quiet_third_party_logs()  # MediaPipe / TFLite / absl lines off the terminal
     sys.exit(main())

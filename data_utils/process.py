@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import resource
 import sys
 import time
@@ -33,8 +32,6 @@ from typing import Callable
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("GLOG_minloglevel", "2")       # quiet MediaPipe's C++ logging
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from data_utils.frames import NoAudioError, PreprocessError, check_video  # noqa: E402
 from utils.io_utils import save_json  # noqa: E402
@@ -194,4 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from utils.quiet_logs import quiet_third_party_logs
+
+    quiet_third_party_logs()  # MediaPipe / TFLite / absl lines off the terminal
     sys.exit(main())

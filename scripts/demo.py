@@ -109,7 +109,10 @@ def run_command(name: str, argv: list[str], env: dict[str, str] | None = None) -
     """
     print(f"$ {' '.join(argv)}", flush=True)
     env = {**(env or {}), **os.environ, "PYTHONUNBUFFERED": "1"}
-    code = subprocess.call([sys.executable, *argv], cwd=REPO, env=env)
+    from utils.quiet_logs import unfiltered_stderr
+
+    # the step filters its own third-party log lines; its stderr stays in order with its stdout
+    code = subprocess.call([sys.executable, *argv], cwd=REPO, env=env, stderr=unfiltered_stderr())
     if code != 0:
         raise DemoError(f"step '{name}' failed (exit code {code}); see its message above, fix it and rerun "
                         "the same command to resume")
@@ -322,4 +325,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from utils.quiet_logs import quiet_third_party_logs
+
+    quiet_third_party_logs()  # MediaPipe / TFLite / absl lines off the terminal
     sys.exit(main())
