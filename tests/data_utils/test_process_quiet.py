@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 THIRD_PARTY = re.compile(r"inference_feedback_manager|XNNPACK|TensorFlow Lite|absl::|^[IWEF]\d{4} |\.cc:\d+\]|gl_context")
 OURS = [re.compile(p) for p in (
     r"^\[\d [a-z ]+\] [a-z ]+: ",                     # [3 landmarks] landmarks: 20 frames, ...
-    r"^done: \d+ steps in [\d.]+ s",
+    r"^done: \d+ tasks \(\d+ steps\) in [\d.]+ s",
     r"^WARNING: ",                                    # our logging format for warnings
     r"^[\w ()/]+: +\d+%\|",                           # tqdm bars: "landmarks (legacy):  40%|####..."
 )]
