@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dilate", action="store_true", help="dilate the mouth alpha (13x13) before compositing")
     s.add_argument("--batch_size", type=int, default=8, help="frames rendered per batch")
     s.add_argument("--max_frames", type=int, default=0, help="render at most this many frames (0 = all)")
+    s.add_argument("--lpips_weights", default="", help="--eval: also LPIPS, with the weights in this folder "
+                   "(alexnet-owt-7be5be79.pth, lpips' alex.pth); without it LPIPS is listed as skipped")
     s.add_argument("--out", default="", help="new-audio render: the mp4 with sound (default: "
                    "<model>/train/ours_None/renders/<audio stem>.mp4); companions are named beside it")
     s.add_argument("--overwrite", action="store_true", help="replace an existing new-audio render of that name")
@@ -123,7 +125,7 @@ def render(args: argparse.Namespace, paths) -> dict:
     from scene.sequence import RenderSequence
     from utils.general_utils import resolve_device
     from utils.io_utils import save_json, save_text
-    from utils.metrics import FrameMetrics, landmark_metrics, markdown_table
+    from utils.metrics import FrameMetrics, landmark_metrics, load_lpips_metric, markdown_table
     from utils.video_io import VideoWriter, iter_frames, mux_audio
 
     model = extract_group(args, ModelParams)
@@ -150,7 +152,9 @@ def render(args: argparse.Namespace, paths) -> dict:
         writers["gt"] = VideoWriter(paths.gt)
         if extras:
             writers["side"] = VideoWriter(paths.side)
-    metrics = FrameMetrics() if seq.has_gt else None
+    lpips_net, lpips_skipped = load_lpips_metric(args.lpips_weights, device) if seq.has_gt else (None, None)
+    skipped = {"lpips": lpips_skipped} if lpips_skipped else {}
+    metrics = FrameMetrics(lpips=lpips_net) if seq.has_gt else None
     sheet: list[np.ndarray] = []
     sheet_every = max(n_frames // 8, 1)
     render_seconds, t_start = 0.0, time.time()
@@ -238,6 +242,10 @@ def render(args: argparse.Namespace, paths) -> dict:
                     iter_frames(paths.silent), iter_frames(paths.gt)).items() if k != "frames"})
             except ImportError:
                 logging.warning("mediapipe is not installed: LMD and mouth-opening correlation skipped")
+                skipped.update(lmd="mediapipe is not installed", mouth_open_corr="mediapipe is not installed")
+        else:
+            skipped.update(lmd="--fast (no landmark pass)", mouth_open_corr="--fast (no landmark pass)")
+        result["skipped"] = skipped
         save_json(out_dir / "metrics.json", result)
         save_text(out_dir / "metrics.md", markdown_table(result))
     result["written"] = [str(p) for p in paths.written()]
@@ -266,9 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     for path in map(Path, result["written"]):
         groups.setdefault(str(path.parent), []).append(path.name)
     print("wrote: " + "; ".join(f"{folder}/ {', '.join(names)}" for folder, names in groups.items()))
-    for k in ("psnr", "ssim", "face_psnr", "face_ssim", "lmd", "mouth_open_corr"):
+    for k in ("psnr", "ssim", "face_psnr", "face_ssim", "lpips", "face_lpips", "lmd", "mouth_open_corr"):
         if result.get(k) is not None:
             print(f"  {k}: {result[k]:.4f}")
+    for k, why in result.get("skipped", {}).items():
+        print(f"  {k}: skipped ({why})")
     return 0
 
 

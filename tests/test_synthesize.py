@@ -1,6 +1,7 @@
 """synthesize_fuse.py on a tiny model trained on the synthetic subject: outputs, sound, bad inputs."""
 import json
 import logging
+import re
 import wave
 
 import numpy as np
@@ -119,3 +120,33 @@ def test_short_audio_warns(trained, tmp_path, caplog):
         assert synthesize_fuse.main(["-S", str(subject), "-M", str(model), "--use_train", "--audio", str(wav),
                                      "--fast", "--quiet"]) == 0
     assert any("0.20 s (5 frames)" in r.getMessage() and "too short" in r.getMessage() for r in caplog.records)
+
+
+def test_eval_lpips_with_user_weights_and_skipped_metrics_say_why(trained, tmp_path, monkeypatch):
+    from tests.utils.test_lpips import _fake_weights
+
+    subject, model = trained
+    weights = tmp_path / "lpips"
+    weights.mkdir()
+    _fake_weights(weights)
+    out = model / "test" / "ours_None"
+    argv = ["-S", str(subject), "-M", str(model), "--eval", "--quiet"]
+    assert synthesize_fuse.main(argv + ["--fast", "--lpips_weights", str(weights)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["lpips"] > 0 and "lpips" not in metrics["skipped"]
+    assert metrics["skipped"] == {"lmd": "--fast (no landmark pass)", "mouth_open_corr": "--fast (no landmark pass)"}
+    md = (out / "metrics.md").read_text()
+    assert re.search(r"^\| lpips \| \d+\.\d{4} \|$", md, re.M) and "| lmd | skipped: --fast" in md
+    assert "| lmd | None |" not in md
+
+    import utils.metrics
+
+    def no_mediapipe(*_):
+        raise ImportError("No module named 'mediapipe'")
+
+    monkeypatch.setattr(utils.metrics, "landmark_metrics", no_mediapipe)
+    assert synthesize_fuse.main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "lpips" not in metrics and "--lpips_weights DIR" in metrics["skipped"]["lpips"]
+    assert metrics["skipped"]["lmd"] == "mediapipe is not installed"
+    assert "| lpips | skipped: no weights given" in (out / "metrics.md").read_text()
