@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"\ninterrupted: checkpoint saved in {model.model_path}; run the same command to resume", file=sys.stderr)
             return 130
-        except FileNotFoundError as e:
+        except (FileNotFoundError, ValueError) as e:  # e.g. a checkpoint that is not plain data
             print(f"error: {e}", file=sys.stderr)
             return 1
         print(f"[{stage}] {summary['status']} at iteration {summary['end']}/{summary['iterations']}"

@@ -164,7 +164,8 @@ def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, p
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir()
     try:
-        expected = int(round(info.duration * FPS))
+        video_s = _video_seconds(video, info.duration)
+        expected = int(round(video_s * FPS))
         try:
             n = _write_jpgs(subject_frames(video), tmp_dir, expected, progress)
         except (OSError, RuntimeError) as e:  # ffmpeg gave up on a damaged file before the first frame
@@ -173,8 +174,8 @@ def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, p
         if n == 0:
             raise PreprocessError(f"Could not decode any frame from {video}: the file is truncated or not a video")
         if n < expected - 2:
-            log.warning("%s: decoded %d frames but its header says %.2f s = %d frames: the file looks "
-                        "truncated; using the %d decoded frames", video, n, info.duration, expected, n)
+            log.warning("%s: decoded %d frames but its header says %.2f s of video = %d frames: the file looks "
+                        "truncated; using the %d decoded frames", video, n, video_s, expected, n)
         for i in range(n):
             os.replace(tmp_dir / f"{i}.jpg", frame_path(data_dir, i))
         for stale in out_dir.glob("*.jpg"):  # frames left from an earlier, longer run
@@ -188,6 +189,16 @@ def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, p
                                        "video_start": _video_start(video)})
     note = f" (resampled from {info.fps:g} fps)" if abs(info.fps - FPS) > 0.01 else ""
     return f"frames: {n} frames {info.width}x{info.height} at {FPS} fps{note} -> ori_imgs/"
+
+
+def _video_seconds(video: Path, container_s: float) -> float:
+    """The video stream's length from the header (the container's may be longer: a longer audio track)."""
+    cap = cv2.VideoCapture(str(video))
+    try:
+        count, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return count / fps if count > 0 and fps > 0 else container_s
 
 
 def _video_start(video: Path) -> float:

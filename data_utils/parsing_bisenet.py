@@ -198,7 +198,8 @@ def load_bisenet(weights: str | Path | None = None, device: str | torch.device =
     if not path.is_file():
         raise FileNotFoundError(
             f"BiSeNet weights not found: {path}. Put face-parsing.PyTorch's 79999_iter.pth at "
-            f"{DEFAULT_WEIGHTS} or pass --weights PATH (or use the default backend: --backend mediapipe)")
+            f"{DEFAULT_WEIGHTS} or give its path (process.py --bisenet_weights PATH), or use the default "
+            f"MediaPipe parsing (process.py --parsing mediapipe)")
     state = load_checkpoint(path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]

@@ -64,9 +64,10 @@ def load_json(path: str | os.PathLike) -> Any:
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """np.save, atomically; never a pickle (object arrays are refused: readers load with allow_pickle=False)."""
     def _write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.save(f, array)
+            np.save(f, array, allow_pickle=False)
     return write_atomic(path, _write)
 
 
