@@ -1,12 +1,14 @@
 """Train a DEGSTalk model on one processed subject: mouth field, face field, then their fusion.
 
     python train.py -s data/<ID> -m output/<ID> --stage all            # the full default schedule
+    python train.py -s data/<ID> -m output/<ID> --stage lips           # the audio-to-mouth model only (seconds)
     python train.py -s data/<ID> -m output/<ID> --stage mouth          # one stage (resumes if interrupted)
     python train.py -s data/<ID> -m output/<ID> --stage all --fast     # minutes on a CPU, low resolution
     python train.py -s data/<ID> -m output/<ID> --stage all --max_minutes 9   # a resumable chunk
 
-Each stage writes output/<ID>/chkpnt_<stage>_latest.pth and resumes from it; a finished stage is
-skipped. TensorBoard logs and metrics/*.json go to the model folder.
+Stages: lips (the audio-to-mouth model: audio -> mouth codes, output/<ID>/audio_to_mouth.pt), mouth
+(inside-mouth field), face (face field), fuse. Each field stage writes output/<ID>/chkpnt_<stage>_latest.pth
+and resumes from it; a finished stage is skipped. TensorBoard logs and metrics/*.json go to the model folder.
 """
 from __future__ import annotations
 
@@ -19,12 +21,10 @@ from arguments import (ModelParams, OptimizationParams, PipelineParams, add_grou
                        typed_flags)
 from utils.general_utils import resolve_device, seed_everything
 
-# --fast: a short low-resolution schedule that still learns lip motion (docs/short_schedule.md): the
-# motion nets get 5x the learning rate and Adam eps 1e-15 (their early gradients are tiny), the face
-# field at most 5000 Gaussians (bounds the CPU time). Flags typed on the command line win.
+# --fast: a short low-resolution schedule that still learns lip motion (docs/short_schedule.md), the
+# face field at most 5000 Gaussians (bounds the CPU time). Flags typed on the command line win.
 FAST = {"resolution": 128, "mouth_iterations": 600, "face_iterations": 2000, "fuse_iterations": 200,
-        "init_num": 2000, "face_init_num": 1000, "face_max_points": 5000, "motion_lr_scale": 5.0,
-        "motion_eps": 1e-15}
+        "init_num": 2000, "face_init_num": 1000, "face_max_points": 5000}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_group(p, PipelineParams)
     add_group(p, OptimizationParams)
     t = p.add_argument_group("training")
-    t.add_argument("--stage", default="all", choices=["mouth", "face", "fuse", "all"], help="stage(s) to train")
+    t.add_argument("--stage", default="all", choices=["lips", "mouth", "face", "fuse", "all"],
+                   help="stage(s) to train: lips (audio-to-mouth model), mouth, face, fuse, or all in that order")
     t.add_argument("--mouth_iterations", type=int, default=None, help="mouth stage length (default: --iterations)")
     t.add_argument("--face_iterations", type=int, default=None, help="face stage length (default: --iterations)")
     t.add_argument("--fuse_iterations", type=int, default=None, help="fuse stage length (default: iterations/5)")
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop densifying the face field at this many Gaussians (0: no limit); bounds CPU time")
     t.add_argument("--fast", action="store_true",
                    help="short low-resolution schedule for CPU runs and demos: 128 px, 600/2000/200 iterations, "
-                        "face <= 5000 Gaussians, motion nets at 5x lr (minutes on a CPU; any flag you type wins)")
+                        "face <= 5000 Gaussians (minutes on a CPU; any flag you type wins)")
     t.add_argument("--batch_size", type=int, default=1,
                    help="frames per step (upstream: 1). With B > 1 the default stage lengths become 50000/B, "
                         "50000/B and 10000/B steps (the same number of frames), several times faster on a GPU")
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fast:
         apply_fast(args, typed_flags(parser, sys.argv[1:] if argv is None else argv))
     from scene.dataset import load_subject
-    from scene.trainer import STAGES, TrainConfig, train_stage
+    from scene.trainer import STAGES, TrainConfig, train_lips, train_stage
 
     model = extract_group(args, ModelParams)
     opt = extract_group(args, OptimizationParams)
@@ -97,16 +98,30 @@ def main(argv: list[str] | None = None) -> int:
                       backend=model.backend, device=str(device))
     Path(model.model_path).mkdir(parents=True, exist_ok=True)
     save_cfg_args(model.model_path, args)
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    if not cfg.mouth_codes:
+        stages = tuple(s for s in stages if s != "lips")
+    if model.mouth_input not in ("codes", "none"):
+        print(f"error: --mouth_input must be codes or none, got {model.mouth_input!r}", file=sys.stderr)
+        return 2
+    features = tuple(model.mouth_features.split(",")) if cfg.mouth_codes else ()
     try:
         data = load_subject(model.source_path, "train", model.resolution, model.audio_extractor, model.exp_method,
                             device=device, storage="auto" if model.data_device == "cpu" else "device",
-                            expression_input=model.expression_input)
+                            expression_input=model.expression_input, mouth_features=features)
+        if "lips" in stages:
+            val = load_subject(model.source_path, "val", model.resolution, model.audio_extractor, model.exp_method,
+                               storage="disk", progress=False, expression_input=model.expression_input,
+                               mouth_features=features)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    stages = STAGES if args.stage == "all" else (args.stage,)
     for stage in stages:
         try:
+            if stage == "lips":
+                summary = train_lips(data, val, cfg)
+                print(f"[lips] audio-to-mouth model: val opening r {summary.get('val_opening_r')} -> {summary['path']}")
+                continue
             summary = train_stage(stage, data, cfg)
         except KeyboardInterrupt:
             print(f"\ninterrupted: checkpoint saved in {model.model_path}; run the same command to resume", file=sys.stderr)

@@ -55,6 +55,10 @@ class ModelParams:
     """face-branch expression condition: 3dmm (52-d from 3dmm.pt) or au (6-d from au.csv)"""
     expression_input: str = "upper_face"
     """what of the 3dmm expression the face net sees: upper_face (brows, eyes, eyelids), eyelids, all (upstream: the mouth too)"""
+    mouth_input: str = "codes"
+    """how audio reaches the lips: codes (audio -> audio-to-mouth model -> mouth codes -> both fields) or none (upstream: only the motion nets' audio path)"""
+    mouth_features: str = "phoneme,mel"
+    """comma-separated audio features the audio-to-mouth model reads (preprocessing writes phoneme and mel)"""
     backend: str = "auto"
     """rasterizer: auto (gsplat on CUDA, torch otherwise), gsplat, torch"""
     device: str = "auto"
@@ -117,12 +121,18 @@ class OptimizationParams:
     """view-space gradient threshold for densification (the face stage uses 0.0005)"""
     random_background: bool = False
     """unused; kept for upstream compatibility"""
-    motion_eps: float = 1e-8
-    """Adam epsilon of the motion networks (upstream 1e-8; 3DGS uses 1e-15 for the Gaussians)"""
+    motion_eps: float = 1e-15
+    """Adam epsilon of the motion networks (upstream 1e-8: their early gradients fall below it; 3DGS uses 1e-15)"""
     raw_audio_features: bool = False
     """feed the audio features as they are (upstream); by default they are standardised per channel"""
-    motion_lr_scale: float = 1.0
-    """multiplier of the motion networks' learning rates (upstream: 1)"""
+    motion_lr_scale: float = 5.0
+    """multiplier of the motion networks' learning rates (upstream: 1; 5 learns lip motion, docs/short_schedule.md)"""
+    train_background: str = "random"
+    """background colour of the mouth and face stages: random (a new colour per frame, no colour can fake transparency) or green (upstream)"""
+    code_noise: float = 0.3
+    """std of the noise added to the frames' own (standardised) mouth codes while training the fields"""
+    predicted_code_share: float = 0.5
+    """share of frames driven by the audio-to-mouth model's predicted codes at the end of the mouth and face stages (ramps up from 0)"""
 
     short = ()
 
@@ -185,7 +195,7 @@ def _jsonable(v: Any) -> bool:
 
 # Options added after models were already trained: a cfg_args.json without the key was written by a
 # run that behaved the old way (the face net saw the mouth shapes of the expression).
-LEGACY_VALUES = {"expression_input": "all"}
+LEGACY_VALUES = {"expression_input": "all", "mouth_input": "none"}
 
 
 def typed_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:

@@ -57,8 +57,9 @@ def render_face(model: GaussianModel, motion: dict, views: Views, backend: str =
     """Face field for B frames. `motion` is FaceMotionNet's output ([B, N, k] tensors).
 
     Returns image [B,H,W,3] (premultiplied), alpha [B,H,W,1], depth [B,H,W,1], the RasterOutput
-    (`raster`, for densification), and with_attention: attention [B,H,W,2] (audio, expression),
-    rendered with detached geometry so only the attention nets learn from it (upstream).
+    (`raster`, for densification), and with_attention: attention [B,H,W,2] (audio, expression;
+    a third channel, mouth code, for nets with mouth codes), rendered with detached geometry so only
+    the attention nets learn from it (upstream).
     """
     means, quats, scales = deform_face(model, motion)
     B = views.batch
@@ -67,7 +68,8 @@ def render_face(model: GaussianModel, motion: dict, views: Views, backend: str =
                     views.width, views.height, backend=backend)
     result = {"image": out.colors, "alpha": out.alphas, "depth": out.depths, "raster": out}
     if with_attention:
-        ambient = torch.cat([motion["ambient_aud"], motion["ambient_eye"]], dim=-1)  # [B, N, 2]
+        names = ["ambient_aud", "ambient_eye"] + (["ambient_mouth"] if "ambient_mouth" in motion else [])
+        ambient = torch.cat([motion[k] for k in names], dim=-1)  # [B, N, 2 or 3]
         att = rasterize(means.detach(), quats.detach(), scales.detach(), opacities.detach(), ambient,
                         views.viewmats, views.Ks, views.width, views.height, backend=backend)
         result["attention"] = att.colors

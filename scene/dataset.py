@@ -24,6 +24,9 @@ A batch (B frames; H, W the training size; C, W_a the audio feature channels and
     expression [B, E]                         3dmm_exp [B, 52] (exp_method "3dmm") or au_exp (E = 6)
     jaw [B, 3]                                SMIRK jaw (only when 3dmm.pt exists)
     audio_windows [B, 8, C, W_a]              audio features of frames aud_id-4 .. aud_id+3
+    mouth_code_raw [B, M]                     the frame's own mouth codes (frame_features.mouth_codes)
+    mouth_code, mouth_code_pred [B, M]        standardised own / out-of-fold predicted codes (after
+                                              attach_mouth_model; scene/audio_to_mouth.py)
 """
 from __future__ import annotations
 
@@ -52,13 +55,16 @@ class SubjectData:
 
     def __init__(self, data_dir: Path, split: str, cache: FrameCache, cameras: CameraSet, img_ids: np.ndarray,
                  aud_ids: np.ndarray, per_frame: dict[str, np.ndarray], au25_stats: dict[str, float],
-                 audio: np.ndarray, audio_extractor: str, exp_method: str, device: torch.device, storage: str):
+                 audio: np.ndarray, audio_extractor: str, exp_method: str, device: torch.device, storage: str,
+                 mouth_code_names: list[str] | None = None, mouth_features: np.ndarray | None = None):
         self.data_dir, self.split, self.cache = data_dir, split, cache
         self.cameras, self.device, self.storage = cameras, device, storage
         self.img_ids, self.aud_ids = img_ids, aud_ids  # [N] numpy
         self.per_frame = per_frame  # numpy arrays with leading N (see _frame_tensors)
         self.au25_stats = au25_stats
         self.audio_extractor, self.exp_method = audio_extractor, exp_method
+        self.mouth_code_names = mouth_code_names  # None: no mouth codes were read
+        self.mouth_features = mouth_features  # [T, F] audio-to-mouth inputs of the whole clip, or None
         self.rows = cache.rows(img_ids)  # [N] cache rows
         self.audio = torch.from_numpy(audio).to(device)  # [T, C, W_a]
         self.bc = self._bc_tensor()
@@ -95,6 +101,21 @@ class SubjectData:
     @property
     def has_jaw(self) -> bool:
         return "jaw" in self.per_frame
+
+    def attach_mouth_model(self, model, predicted: np.ndarray | None = None) -> None:
+        """Serve standardised mouth codes (`model`: scene.audio_to_mouth.AudioToMouth, its statistics).
+
+        Args:
+            predicted: [N, M] raw codes predicted for this split's frames (out-of-fold for the training
+                split), served as mouth_code_pred; None: the own codes stand in.
+        """
+        if self.mouth_code_names != model.names:
+            raise ValueError(f"the audio-to-mouth model predicts {model.names} but {self.data_dir} gives "
+                             f"mouth codes {self.mouth_code_names}: retrain it (train.py --stage lips)")
+        stats = model.code_mean.cpu(), model.code_std.cpu()
+        norm = lambda a: ((torch.as_tensor(a, dtype=torch.float32) - stats[0]) / stats[1]).to(self.device)
+        self._t["mouth_code"] = norm(self.per_frame["mouth_code_raw"])
+        self._t["mouth_code_pred"] = norm(predicted) if predicted is not None else self._t["mouth_code"]
 
     @property
     def stats(self):
@@ -163,6 +184,9 @@ class SubjectData:
             out["3dmm_exp"] = t["3dmm_exp"]
         if "jaw" in t:
             out["jaw"] = t["jaw"]
+        for key in ("mouth_code_raw", "mouth_code", "mouth_code_pred"):
+            if key in t:
+                out[key] = t[key]
         if device is not None and torch.device(device) != self.device:
             out = _to(out, torch.device(device))
         return out
@@ -231,7 +255,7 @@ def resolve_storage(storage: str, nbytes: int, device: torch.device) -> str:
 def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -1, audio_extractor: str = "phoneme",
                  exp_method: str = "3dmm", device: str | torch.device = "cpu", storage: str = "auto",
                  cache_dir: str | Path | None = None, workers: int | None = None, progress: bool = True,
-                 expression_input: str = "upper_face") -> SubjectData:
+                 expression_input: str = "upper_face", mouth_features: tuple[str, ...] = ()) -> SubjectData:
     """Read one split of a processed subject folder (building its frame cache on first use).
 
     Args:
@@ -246,6 +270,8 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
         workers: threads used while building the cache (default: CPU count, at most 8).
         expression_input: what of the 3dmm expression the face net sees (scene.frame_features.exp_3dmm):
             "upper_face" (default), "eyelids", or "all" (upstream, the mouth shapes too).
+        mouth_features: feature kinds of the audio-to-mouth model (e.g. ("phoneme", "mel")); when given,
+            their aud_<postfix>.npy are read as `mouth_features` [T, F]. Mouth codes are always read.
 
     Raises:
         MissingSubjectFile: a needed file is absent (the message names it and the step that writes it).
@@ -275,6 +301,13 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
         _check_rows(len(smirk["jaw_params"]), need, smirk_path)
     audio = sf.read_audio_features(data_dir, audio_extractor)  # [T, C, W_a]
     aud_ids = _fit_aud_ids(tf.aud_ids, audio.shape[0], sf.audio_feature_path(data_dir, audio_extractor))
+    mouth_feats = None
+    if mouth_features:
+        from scene.audio_to_mouth import mouth_audio_features
+
+        kinds = {k: audio if k == audio_extractor else sf.read_audio_features(data_dir, k) for k in mouth_features}
+        mouth_feats = mouth_audio_features(kinds)
+        _fit_aud_ids(aud_ids, len(mouth_feats), sf.audio_feature_path(data_dir, mouth_features[-1]))
 
     cache = ensure_cache(data_dir, all_ids, resolution, cache_dir, workers, progress)
     cameras = make_cameras(tf, cache.native_wh, cache.size_wh)
@@ -292,12 +325,16 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
     if smirk is not None:
         exp, jaw = ff.exp_3dmm(smirk, sf.expression_source(data_dir), keep=expression_input)
         per_frame["3dmm_exp"], per_frame["jaw"] = exp[ids], jaw[ids]
+    codes, code_names = ff.mouth_codes(cache.landmarks[rows],
+                                       None if smirk is None else {k: v[ids] for k, v in smirk.items()},
+                                       sf.expression_source(data_dir))
+    per_frame["mouth_code_raw"] = codes
     nbytes = len(ids) * cache.height * cache.width * 7
     chosen = resolve_storage(storage, nbytes, device)
     log.info("%s split of %s: %d frames at %dx%d, frames on %s (%.2f GB)", split, data_dir, len(ids),
              cache.width, cache.height, device if chosen == "device" else "disk", nbytes / 1e9)
     return SubjectData(data_dir, split, cache, cameras, ids, aud_ids, per_frame, au_info["au25_stats"],
-                       audio, audio_extractor, exp_method, device, chosen)
+                       audio, audio_extractor, exp_method, device, chosen, code_names, mouth_feats)
 
 
 # ----------------------------------------------------------------------------- CLI: build + measure

@@ -203,3 +203,54 @@ def exp_3dmm(smirk: dict[str, np.ndarray], source: str | None = None,
         expression = expression * mask
     exp = np.concatenate([expression, smirk["eyelid_params"]], axis=1).astype(np.float32)
     return exp, smirk["jaw_params"].astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- mouth codes
+# What the lips do in a frame, as the fields read it and the audio-to-mouth model predicts it
+# (scene/audio_to_mouth.py). Code 0 is always the inner-lip opening; the rest come from the
+# expression source. Left/right pairs are averaged: speech moves both sides together.
+OPENING = "opening"
+MOUTH_BLENDSHAPES = {  # code name -> MediaPipe blendshape names averaged into it
+    "mouthClose": ("mouthClose",), "mouthFunnel": ("mouthFunnel",), "mouthPucker": ("mouthPucker",),
+    "mouthRollLower": ("mouthRollLower",), "mouthRollUpper": ("mouthRollUpper",),
+    "mouthShrugLower": ("mouthShrugLower",),
+    "mouthLowerDown": ("mouthLowerDownLeft", "mouthLowerDownRight"),
+    "mouthSmile": ("mouthSmileLeft", "mouthSmileRight"), "mouthStretch": ("mouthStretchLeft", "mouthStretchRight"),
+    "mouthPress": ("mouthPressLeft", "mouthPressRight"),
+}
+INNER_LIP_MID = (62, 66)  # iBUG 68: upper and lower inner-lip midpoints
+OUTER_EYE_CORNERS = (36, 45)
+
+
+def lip_opening(lms: np.ndarray) -> np.ndarray:
+    """Inner-lip gap over the outer eye-corner distance: [..., 68, 2] -> [...] (scale-free)."""
+    gap = np.linalg.norm(lms[..., INNER_LIP_MID[0], :] - lms[..., INNER_LIP_MID[1], :], axis=-1)
+    eyes = np.linalg.norm(lms[..., OUTER_EYE_CORNERS[0], :] - lms[..., OUTER_EYE_CORNERS[1], :], axis=-1)
+    return gap / np.maximum(eyes, 1e-6)
+
+
+def mouth_codes(lms: np.ndarray, smirk: dict[str, np.ndarray] | None,
+                source: str | None) -> tuple[np.ndarray, list[str]]:
+    """Per-frame mouth codes and their names.
+
+    Args:
+        lms: [N, 68, 2] landmarks (any pixel scale).
+        smirk: 3dmm.pt arrays (read_3dmm) or None.
+        source: what made 3dmm.pt (expression.json's "source").
+    Returns:
+        float32 [N, M] and M names: the opening; with 3dmm.pt also jawOpen (jaw_params[:, 0] / 0.5 rad);
+        from MediaPipe blendshapes also the mouth shapes of MOUTH_BLENDSHAPES (SMIRK/PCA coefficients
+        mix mouth and upper face, so they are left out).
+    """
+    cols, names = [lip_opening(lms)], [OPENING]
+    if smirk is not None:
+        from data_utils.expression import EXPRESSION_SHAPES, JAW_OPEN_RAD
+
+        cols.append(smirk["jaw_params"][:, 0] / JAW_OPEN_RAD)
+        names.append("jawOpen")
+        if source == "blendshapes":
+            exp = smirk["expression_params"]
+            for name, shapes in MOUTH_BLENDSHAPES.items():
+                cols.append(exp[:, [EXPRESSION_SHAPES.index(s) for s in shapes]].mean(1))
+                names.append(name)
+    return np.stack(cols, axis=1).astype(np.float32), names

@@ -4,6 +4,9 @@ Two fields, as in TalkingGaussian / DEGSTalk (upstream-facts section 4):
     FaceMotionNet   tri-plane features + per-Gaussian embedding, audio through per-point channel
                     attention, expression through per-point eye attention -> d_xyz, d_rot, d_scale, d_opa
     MouthMotionNet  mouth grids + embedding, audio broadcast -> d_xyz (x and z damped by 5), jaw head
+Ours: both also read the frame's mouth code (`mouth_dim` > 0; scene/audio_to_mouth.py), the face net
+through a per-point mouth attention like the expression's, the mouth net broadcast like its audio.
+With mouth_dim 0 they are upstream's nets (and load models trained before mouth codes).
 
 Split for speed: everything that depends only on the canonical Gaussians is computed by
 `encode_points` (tri-plane lookup + embedding -> enc_x) and `point_features` (the per-point
@@ -13,7 +16,7 @@ tables, the embedding and the positions). `forward` then takes B frames of condi
 
     feats = net.point_features(net.encode_points(means, embeddings))   # once
     code = net.encode_audio(audio_windows(features, frame_ids))          # [B, 32]
-    out = net(feats, code, expressions)                                  # d_xyz [B, N, 3], ...
+    out = net(feats, code, expressions, mouth_codes)                     # d_xyz [B, N, 3], ...
 
 Splitting the first sigma layer by input block is exact algebra (W [x; a*att; e*att] =
 W_x x + (W_a * a) att + (W_e * e) att), just cheaper per frame than concatenating [B, N, 116].
@@ -34,6 +37,7 @@ EXPRESSION_LAYOUTS = {
     "3dmm": (50, 14, 2),  # DEGSTalk: 50 expression coefficients + 2 eyelids -> 16-d
     "au": (5, 5, 1),  # TalkingGaussian: 5 action units + AU45 blink -> 6-d
 }
+MOUTH_ENC_DIM = 16  # encoded mouth code (as the 3dmm expression's 16)
 
 
 class MLP(nn.Module):
@@ -65,6 +69,7 @@ class FacePointFeatures(NamedTuple):
     aud_att: Tensor  # [N, A] per-point audio channel attention
     eye_att: Tensor  # [N, E] per-point expression attention (>= 0)
     sigma_x: Tensor  # [N, H] enc_x's contribution to the first sigma layer
+    mouth_att: Tensor | None = None  # [N, MOUTH_ENC_DIM] per-point mouth-code attention (>= 0)
 
 
 class MouthPointFeatures(NamedTuple):
@@ -97,9 +102,9 @@ def _scaled_matmul(att: Tensor, weight: Tensor, code: Tensor) -> Tensor:
 
 
 class _MotionBase(nn.Module):
-    """Grid + embedding point encoding and the audio encoder shared by both fields."""
+    """Grid + embedding point encoding, the audio encoder and the mouth-code encoder of both fields."""
 
-    def __init__(self, grid: dict, audio_in_dim: int, audio_dim: int, embedding_dim: int):
+    def __init__(self, grid: dict, audio_in_dim: int, audio_dim: int, embedding_dim: int, mouth_dim: int = 0):
         super().__init__()
         self.grid = TriPlaneEncoder(**grid)
         self.embedding_dim = embedding_dim
@@ -107,6 +112,22 @@ class _MotionBase(nn.Module):
         self.in_dim = self.grid.output_dim + embedding_dim  # enc_x size (36 + 32 = 68 upstream)
         self.audio_net = AudioNet(audio_in_dim, audio_dim)
         self.audio_att_net = AudioAttNet(audio_dim)
+        self.mouth_dim = mouth_dim  # codes per frame (0: no mouth-code input)
+        self.mouth_enc_dim = MOUTH_ENC_DIM if mouth_dim else 0
+        self.mouth_encode_net = MLP(mouth_dim, MOUTH_ENC_DIM, 32, 2) if mouth_dim else None
+
+    def encode_mouth(self, mouth_code: Tensor | None, batch: int) -> Tensor:
+        """Encoded mouth codes [B, mouth_enc_dim] ([B, 0] for a net without the input)."""
+        if not self.mouth_dim:
+            return torch.zeros(batch, 0, device=self.grid_device)
+        if mouth_code is None:
+            raise ValueError("this motion net was trained with mouth codes: pass the frames' mouth_code")
+        assert mouth_code.shape == (batch, self.mouth_dim), (mouth_code.shape, batch, self.mouth_dim)
+        return self.mouth_encode_net(mouth_code)
+
+    @property
+    def grid_device(self) -> torch.device:
+        return next(self.grid.parameters()).device
 
     def encode_points(self, xyz: Tensor, embedding: Tensor | None = None) -> Tensor:
         """enc_x = concat(tri-plane features, per-Gaussian embedding): [N,3], [N,E] -> [N, in_dim]."""
@@ -146,8 +167,8 @@ class FaceMotionNet(_MotionBase):
     """
 
     def __init__(self, audio_in_dim: int = 29, audio_dim: int = 32, embedding_dim: int = 32,
-                 exp_method: str = "3dmm", grid: dict = FACE_GRID):
-        super().__init__(grid, audio_in_dim, audio_dim, embedding_dim)
+                 exp_method: str = "3dmm", grid: dict = FACE_GRID, mouth_dim: int = 0):
+        super().__init__(grid, audio_in_dim, audio_dim, embedding_dim, mouth_dim)
         if exp_method not in EXPRESSION_LAYOUTS:
             raise ValueError(f"exp_method must be one of {sorted(EXPRESSION_LAYOUTS)}, got {exp_method!r}")
         self.exp_method = exp_method
@@ -157,41 +178,52 @@ class FaceMotionNet(_MotionBase):
         self.aud_ch_att_net = MLP(self.in_dim, audio_dim, 32, 2)
         self.eye_att_net = MLP(self.in_dim, self.eye_dim, 16, 2)
         self.exp_encode_net = MLP(n_coded, code_dim, 16, 2)
-        self.sigma_net = MLP(self.in_dim + audio_dim + self.eye_dim, 11, 64, 3)  # 116 -> 64 -> 64 -> 11
+        self.mouth_att_net = MLP(self.in_dim, MOUTH_ENC_DIM, 16, 2) if mouth_dim else None
+        # upstream 116 -> 64 -> 64 -> 11 (+16 inputs with mouth codes)
+        self.sigma_net = MLP(self.in_dim + audio_dim + self.eye_dim + self.mouth_enc_dim, 11, 64, 3)
+
+    @property
+    def _blocks(self) -> tuple[int, ...]:
+        return (self.in_dim, self.audio_dim, self.eye_dim, self.mouth_enc_dim)
 
     def point_features(self, enc_x: Tensor) -> FacePointFeatures:
         """Per-point, audio-independent terms: [N, in_dim] -> FacePointFeatures."""
         assert enc_x.dim() == 2 and enc_x.shape[-1] == self.in_dim, enc_x.shape
-        w_x, _, _ = self.sigma_net.split_first(self.in_dim, self.audio_dim, self.eye_dim)
+        w_x = self.sigma_net.split_first(*self._blocks)[0]
         return FacePointFeatures(aud_att=self.aud_ch_att_net(enc_x),
                                  eye_att=torch.relu(self.eye_att_net(enc_x)),
-                                 sigma_x=enc_x @ w_x.T)
+                                 sigma_x=enc_x @ w_x.T,
+                                 mouth_att=torch.relu(self.mouth_att_net(enc_x)) if self.mouth_dim else None)
 
     def encode_expression(self, expression: Tensor) -> Tensor:  # [..., exp_dim] -> [..., eye_dim]
         assert expression.shape[-1] == self.exp_dim, (expression.shape, self.exp_dim)
         n_coded = EXPRESSION_LAYOUTS[self.exp_method][0]
         return torch.cat([self.exp_encode_net(expression[..., :n_coded]), expression[..., n_coded:]], -1)
 
-    def forward(self, points: Tensor | FacePointFeatures, audio_code: Tensor, expression: Tensor) -> dict:
+    def forward(self, points: Tensor | FacePointFeatures, audio_code: Tensor, expression: Tensor,
+                mouth_code: Tensor | None = None) -> dict:
         """Offsets for B frames (or one frame when the conditions are unbatched).
 
         Args:
             points: enc_x [N, in_dim] from `encode_points`, or its cached `point_features`.
             audio_code: [B, audio_dim] or [audio_dim] from `encode_audio`.
             expression: [B, exp_dim] or [exp_dim].
+            mouth_code: [B, mouth_dim] or [mouth_dim] standardised mouth codes (nets with mouth_dim > 0).
 
         Returns:
             dict of [B, N, k] tensors ([N, k] unbatched): d_xyz (k=3, already x1e-2), d_rot (4),
-            d_opa (1), d_scale (3), ambient_aud and ambient_eye (1; per-point attention norms,
-            frame-independent, returned as expanded views).
+            d_opa (1), d_scale (3), ambient_aud, ambient_eye and with mouth codes ambient_mouth
+            (1; per-point attention norms, frame-independent, returned as expanded views).
         """
         feats = points if isinstance(points, FacePointFeatures) else self.point_features(points)
-        unbatched, code, (expr,) = _as_batch(audio_code, expression)
-        _, w_a, w_e = self.sigma_net.split_first(self.in_dim, self.audio_dim, self.eye_dim)
+        conds = (expression,) if mouth_code is None or not self.mouth_dim else (expression, mouth_code)
+        unbatched, code, (expr, *mouth) = _as_batch(audio_code, *conds)
+        _, w_a, w_e, w_m = self.sigma_net.split_first(*self._blocks)
         enc_e = self.encode_expression(expr)  # [B, eye_dim]
-        att = torch.cat([feats.aud_att, feats.eye_att], dim=-1)  # [N, A+E]
-        h = feats.sigma_x[:, None, :] + _scaled_matmul(att, torch.cat([w_a, w_e], 1),
-                                                       torch.cat([code, enc_e], -1))  # [N, B, 64]
+        enc_m = self.encode_mouth(mouth[0] if mouth else None, code.shape[0])  # [B, mouth_enc_dim]
+        atts = [feats.aud_att, feats.eye_att] + ([feats.mouth_att] if self.mouth_dim else [])
+        h = feats.sigma_x[:, None, :] + _scaled_matmul(torch.cat(atts, dim=-1), torch.cat([w_a, w_e, w_m], 1),
+                                                       torch.cat([code, enc_e, enc_m], -1))  # [N, B, 64]
         h = self.sigma_net.forward_tail(h).transpose(0, 1).contiguous()  # [B, N, 11]
         B, N = h.shape[:2]
         out = {
@@ -202,11 +234,14 @@ class FaceMotionNet(_MotionBase):
             "ambient_aud": feats.aud_att.norm(dim=-1, keepdim=True).expand(B, N, 1),
             "ambient_eye": feats.eye_att.norm(dim=-1, keepdim=True).expand(B, N, 1),
         }
+        if self.mouth_dim:
+            out["ambient_mouth"] = feats.mouth_att.norm(dim=-1, keepdim=True).expand(B, N, 1)
         return {k: v[0] for k, v in out.items()} if unbatched else out
 
-    def predict(self, xyz: Tensor, embedding: Tensor | None, windows: Tensor, expression: Tensor) -> dict:
+    def predict(self, xyz: Tensor, embedding: Tensor | None, windows: Tensor, expression: Tensor,
+                mouth_code: Tensor | None = None) -> dict:
         """All in one: positions [N,3], embedding [N,E], windows [(B,) 8, C, W], expression [(B,) exp_dim]."""
-        return self(self.encode_points(xyz, embedding), self.encode_audio(windows), expression)
+        return self(self.encode_points(xyz, embedding), self.encode_audio(windows), expression, mouth_code)
 
     def param_groups(self, lr: float = 5e-3, lr_net: float = 5e-4, grid_weight_decay: float = 0.01) -> list[dict]:
         """Optimizer groups as upstream: grids `lr`, MLPs `lr_net` (wd 0), audio attention 5*lr_net (wd 1e-4).
@@ -218,6 +253,8 @@ class FaceMotionNet(_MotionBase):
         """
         nets = {"audio_net": self.audio_net, "sigma_net": self.sigma_net, "aud_ch_att_net": self.aud_ch_att_net,
                 "eye_att_net": self.eye_att_net, "exp_encode_net": self.exp_encode_net}
+        if self.mouth_dim:
+            nets.update(mouth_encode_net=self.mouth_encode_net, mouth_att_net=self.mouth_att_net)
         return self._groups(nets, lr, lr_net, grid_weight_decay)
 
 
@@ -236,50 +273,56 @@ class MouthMotionNet(_MotionBase):
     XYZ_DAMPING = (5.0, 1.0, 5.0)  # mostly vertical motion inside the mouth
 
     def __init__(self, audio_in_dim: int = 29, audio_dim: int = 32, embedding_dim: int = 32,
-                 use_jaw: bool = True, grid: dict = MOUTH_GRID):
-        super().__init__(grid, audio_in_dim, audio_dim, embedding_dim)
-        self.sigma_net = MLP(self.in_dim + audio_dim, 3, 32, 3)
-        self.jaw_net = MLP(self.in_dim + audio_dim, 3, 32, 3) if use_jaw else None
+                 use_jaw: bool = True, grid: dict = MOUTH_GRID, mouth_dim: int = 0):
+        super().__init__(grid, audio_in_dim, audio_dim, embedding_dim, mouth_dim)
+        self.sigma_net = MLP(self.in_dim + audio_dim + self.mouth_enc_dim, 3, 32, 3)
+        self.jaw_net = MLP(self.in_dim + audio_dim + self.mouth_enc_dim, 3, 32, 3) if use_jaw else None
         self.register_buffer("xyz_damping", torch.tensor(self.XYZ_DAMPING), persistent=False)
 
     def point_features(self, enc_x: Tensor) -> MouthPointFeatures:
         """Per-point, audio-independent terms: [N, in_dim] -> MouthPointFeatures."""
         assert enc_x.dim() == 2 and enc_x.shape[-1] == self.in_dim, enc_x.shape
-        w_x, _ = self.sigma_net.split_first(self.in_dim, self.audio_dim)
+        blocks = (self.in_dim, self.audio_dim, self.mouth_enc_dim)
+        w_x = self.sigma_net.split_first(*blocks)[0]
         jaw_x = None
         if self.jaw_net is not None:
-            jaw_x = enc_x @ self.jaw_net.split_first(self.in_dim, self.audio_dim)[0].T
+            jaw_x = enc_x @ self.jaw_net.split_first(*blocks)[0].T
         return MouthPointFeatures(sigma_x=enc_x @ w_x.T, jaw_x=jaw_x)
 
-    def forward(self, points: Tensor | MouthPointFeatures, audio_code: Tensor) -> dict:
+    def forward(self, points: Tensor | MouthPointFeatures, audio_code: Tensor, mouth_code: Tensor | None = None) -> dict:
         """Offsets for B frames (or one frame when `audio_code` is unbatched).
 
         Args:
             points: enc_x [N, in_dim] from `encode_points`, or its cached `point_features`.
             audio_code: [B, audio_dim] or [audio_dim].
+            mouth_code: [B, mouth_dim] or [mouth_dim] standardised mouth codes (nets with mouth_dim > 0).
 
         Returns:
             d_xyz [B, N, 3] (x1e-2, x and z further /5); with the jaw head also jaw_exp [B, N, 3]
             (per point) and jaw [B, 3] (mean over points). Unbatched: the B axis is dropped.
         """
         feats = points if isinstance(points, MouthPointFeatures) else self.point_features(points)
-        unbatched, code, _ = _as_batch(audio_code)
-        _, w_a = self.sigma_net.split_first(self.in_dim, self.audio_dim)
-        h = self.sigma_net.forward_tail(feats.sigma_x + (code @ w_a.T)[:, None, :])  # [B, N, 3]
+        unbatched, code, mouth = _as_batch(audio_code, *([mouth_code] if mouth_code is not None and self.mouth_dim else []))
+        cond = torch.cat([code, self.encode_mouth(mouth[0] if mouth else None, code.shape[0])], -1)  # [B, A + Me]
+        blocks = (self.in_dim, self.audio_dim + self.mouth_enc_dim)
+        w_c = self.sigma_net.split_first(*blocks)[1]
+        h = self.sigma_net.forward_tail(feats.sigma_x + (cond @ w_c.T)[:, None, :])  # [B, N, 3]
         out = {"d_xyz": h * 1e-2 / self.xyz_damping.to(h.dtype)}
         if self.jaw_net is not None:
-            _, j_a = self.jaw_net.split_first(self.in_dim, self.audio_dim)
-            jaw_exp = self.jaw_net.forward_tail(feats.jaw_x + (code @ j_a.T)[:, None, :])  # [B, N, 3]
+            j_c = self.jaw_net.split_first(*blocks)[1]
+            jaw_exp = self.jaw_net.forward_tail(feats.jaw_x + (cond @ j_c.T)[:, None, :])  # [B, N, 3]
             out.update(jaw_exp=jaw_exp, jaw=jaw_exp.mean(dim=-2))
         return {k: v[0] for k, v in out.items()} if unbatched else out
 
-    def predict(self, xyz: Tensor, embedding: Tensor | None, windows: Tensor) -> dict:
+    def predict(self, xyz: Tensor, embedding: Tensor | None, windows: Tensor, mouth_code: Tensor | None = None) -> dict:
         """All in one: positions [N,3], embedding [N,E], windows [(B,) 8, C, W]."""
-        return self(self.encode_points(xyz, embedding), self.encode_audio(windows))
+        return self(self.encode_points(xyz, embedding), self.encode_audio(windows), mouth_code)
 
     def param_groups(self, lr: float = 5e-3, lr_net: float = 5e-4, grid_weight_decay: float = 0.01) -> list[dict]:
         """Optimizer groups as FaceMotionNet.param_groups (grids, MLPs, audio attention)."""
         nets = {"audio_net": self.audio_net, "sigma_net": self.sigma_net}
         if self.jaw_net is not None:
             nets["jaw_net"] = self.jaw_net
+        if self.mouth_dim:
+            nets["mouth_encode_net"] = self.mouth_encode_net
         return self._groups(nets, lr, lr_net, grid_weight_decay)

@@ -5,6 +5,8 @@ Two kinds of sequence:
 - new audio over the training split (`--use_train --audio x.wav`): output frame j is driven by audio
   frame j and takes its head pose, blinks and background from training frame `pingpong(j)`, so
   audio longer than the training track plays on (forwards, backwards, forwards...) with no cut.
+Either may carry mouth codes per output frame (raw units, e.g. predicted from the audio); without
+them a batch holds the frames' own codes (`mouth_code_raw`, the reconstruction's upper bound).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ class RenderSequence:
     rows: np.ndarray  # [N_out] row of `data` for each output frame
     audio: Tensor | None  # [T, C, W] features driving the output (None: the split's own audio)
     has_gt: bool
+    mouth_codes: Tensor | None = None  # [N_out, M] raw mouth codes of the output frames (None: the frames' own)
 
     @classmethod
     def eval_split(cls, data) -> "RenderSequence":
@@ -55,4 +58,6 @@ class RenderSequence:
             if self.audio is not None:
                 idx = torch.arange(start, stop, device=self.audio.device)
                 batch["audio_windows"] = audio_windows(self.audio, idx)
+            if self.mouth_codes is not None:
+                batch["mouth_code_raw"] = self.mouth_codes[start:stop]
             yield start, batch

@@ -7,12 +7,20 @@ densification hooks, checkpoints, logging). Constants are upstream's (upstream-f
 A batch is a dict of tensors with a leading frame axis B:
     image [B,H,W,3], background [B,H,W,3], masks {name: [B,H,W,1]} (face, face_only, mouth, hair,
     neck, cloth, teeth, lips_box), viewmats [B,4,4], Ks [B,3,3], audio_windows [B,8,C,W],
-    expression [B,E], jaw [B,3], index [B] (frame ids).
+    expression [B,E], jaw [B,3], index [B] (frame ids), and with mouth codes mouth_code and
+    mouth_code_pred [B,M] (standardised own and out-of-fold predicted codes).
+
+Ours (docs/lip_sync.md): the fields read mouth codes, the frame's own (with noise) and, more and more
+towards the end of a stage, the codes the audio-to-mouth model predicts for it, so that predicted
+codes drive them well at inference. The mouth and face fields are trained over a random background
+colour per frame ("random"): over upstream's fixed green they learned its complementary colour where
+alpha < 1 (magenta jaw lines, green mouths once fused over a real background).
 """
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -141,19 +149,58 @@ def views_of(batch: dict, width: int, height: int) -> Views:
     return Views(batch["viewmats"], batch["Ks"], width, height)
 
 
+@dataclass(frozen=True)
+class Conditioning:
+    """How a Gaussian stage feeds its field (TrainConfig's settings)."""
+
+    background: str = "random"  # "random": a random colour per frame; "green": upstream's fixed green
+    code_noise: float = 0.3  # std of the noise on the own (standardised) mouth codes
+    predicted_code_share: float = 0.5  # share of frames driven by predicted codes at the end of a stage
+
+
+def training_background(batch: dict, cond: Conditioning) -> Tensor:
+    """Background colour of each frame of the batch: [B, 1, 1, 3]."""
+    like = batch["image"]
+    if cond.background == "random":
+        return torch.rand(like.shape[0], 1, 1, 3, device=like.device, dtype=like.dtype)
+    if cond.background == "green":
+        return _colour(GREEN, like).view(1, 1, 1, 3)
+    raise ValueError(f"background must be random or green, got {cond.background!r}")
+
+
+def step_mouth_code(net: torch.nn.Module, batch: dict, it: int, sched: Schedule, cond: Conditioning) -> Tensor | None:
+    """The mouth codes a training step feeds `net` ([B, M]), or None for a net without them.
+
+    Each frame takes its own code, or with probability share * progress (progress: 0 at the end of
+    the warm-up, 1 at the last step) its out-of-fold predicted code; then Gaussian noise.
+    """
+    if not getattr(net, "mouth_dim", 0):
+        return None
+    own, pred = batch["mouth_code"], batch["mouth_code_pred"]
+    progress = min(max((it - sched.warm_step) / max(sched.iterations - sched.warm_step, 1), 0.0), 1.0)
+    use_pred = torch.rand(own.shape[0], 1, device=own.device) < cond.predicted_code_share * progress
+    code = torch.where(use_pred, pred, own)
+    return code + cond.code_noise * torch.randn_like(code)
+
+
 def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: int, backend: str,
-               lambda_dssim: float = 0.2, use_jaw: bool = True, lpips=None) -> tuple[Tensor, dict, dict]:
-    """Inside-mouth field: fit the mouth interior inside the lips box, green everywhere else."""
+               lambda_dssim: float = 0.2, use_jaw: bool = True, lpips=None,
+               cond: Conditioning = Conditioning()) -> tuple[Tensor, dict, dict]:
+    """Inside-mouth field: fit the mouth interior inside the lips box, the background everywhere else."""
     sched = branch.sched
     g, net = branch.gaussians, branch.net
     static = it < sched.warm_step
-    tail = it > sched.bg_iter  # black background, frozen geometry and motion
+    tail = it > sched.bg_iter  # frozen geometry and motion (upstream: and a black background)
     motion = None
     if not static:
         with torch.set_grad_enabled(not tail):
-            motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]))
+            motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]),
+                         step_mouth_code(net, batch, it, sched, cond))
     out = render_mouth(g, motion, views_of(batch, width, height), backend)
-    bg = _colour((0.0, 0.0, 0.0) if tail else GREEN, out["image"])
+    if tail and cond.background == "green":
+        bg = _colour((0.0, 0.0, 0.0), out["image"])
+    else:
+        bg = training_background(batch, cond)
     image = out["image"] + bg * (1.0 - out["alpha"])
     mouth, box = batch["masks"]["mouth"], batch["masks"]["lips_box"]
     target = batch["image"] * mouth + bg * (1.0 - mouth)
@@ -177,43 +224,43 @@ def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height:
 
 
 def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: int, backend: str,
-              lambda_dssim: float = 0.2, lpips=None) -> tuple[Tensor, dict, dict]:
+              lambda_dssim: float = 0.2, lpips=None, cond: Conditioning = Conditioning()) -> tuple[Tensor, dict, dict]:
     """Face field, DEGSTalk's hair-preserving supervision: only the face (without hair and mouth) counts."""
     sched = branch.sched
     g, net = branch.gaussians, branch.net
     static = it < sched.warm_step
     views = views_of(batch, width, height)
-    green = _colour(GREEN, batch["image"])
+    bg = training_background(batch, cond)  # the colour that stands for "nothing here" (upstream: green)
     motion = None
     if static:
         out = render_mouth(g, None, views, backend)  # same static render of canonical Gaussians
     else:
         motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]),
-                     batch["expression"])
+                     batch["expression"], step_mouth_code(net, batch, it, sched, cond))
         out = render_face(g, motion, views, backend, with_attention=True)
-    image = out["image"] + green * (1.0 - out["alpha"])
+    image = out["image"] + bg * (1.0 - out["alpha"])
     m = batch["masks"]
     head, mouth, hair, box = m["face_only"], m["mouth"], m["hair"], m["lips_box"]
-    target = batch["image"] * head + green * (1.0 - head)
-    target = target * (1.0 - mouth) + green * mouth
+    target = batch["image"] * head + bg * (1.0 - head)
+    target = target * (1.0 - mouth) + bg * mouth
     hair_dont_care = sched.warm_step < it < sched.hair_mask_until and it % 7 != 0
     if hair_dont_care:
-        image = image * (1.0 - hair) + green * hair
-        target = target * (1.0 - hair) + green * hair
+        image = image * (1.0 - hair) + bg * hair
+        target = target * (1.0 - hair) + bg * hair
     loss = photometric(image, target, lambda_dssim)
     logs = {"photo": loss.detach()}
     if motion is not None:
         reg = 1e-5 * sum(motion[k].abs().mean() for k in ("d_xyz", "d_rot", "d_opa", "d_scale"))
         prior = 1e-3 * alpha_prior(out["alpha"], head)
-        att = out["attention"]  # [B,H,W,2]: audio, expression
+        att = out["attention"]  # [B,H,W,2 or 3]: audio, expression (, mouth code)
         att_loss = 1e-4 * (att[..., 1:2] * box).mean()  # expression attention stays off the lips
-        if not hair_dont_care:
-            att_loss = att_loss + 1e-4 * ((att[..., 1:2] * hair).mean() + (att[..., 0:1] * hair).mean())
+        if not hair_dont_care:  # nothing drives the hair (the mouth code neither)
+            att_loss = att_loss + 1e-4 * (att * hair).mean(dim=(0, 1, 2)).sum()
         loss = loss + reg + prior + att_loss
         logs.update(reg=reg.detach(), attention=att_loss.detach())
     if lpips is not None and it > sched.lpips_start:
         perceptual = 0.01 * lpips_lips(lpips, image, target, batch["lips_rect"])
-        blank = lambda x: x * (1.0 - box) + green * box  # then the rest of the face, lips blanked
+        blank = lambda x: x * (1.0 - box) + bg * box  # then the rest of the face, lips blanked
         perceptual = perceptual + 0.2 * lpips_patches(lpips, blank(image), blank(target), 32, 48)
         loss = loss + perceptual
         logs["lpips"] = perceptual.detach()
@@ -244,11 +291,12 @@ def fuse_step(face: GaussianBranch, mouth: GaussianBranch, it: int, batch: dict,
               backend: str, lambda_dssim: float = 0.2, lpips=None, lpips_start: int = 0) -> tuple[Tensor, dict, dict]:
     """Fusion: face over mouth over the frame's own background, against the full frame."""
     views = views_of(batch, width, height)
+    code = batch.get("mouth_code")  # the frame's own: fusion learns colours, not motion
     with torch.no_grad():
         fm = face.net(face.net.encode_points(face.gaussians.means, face.gaussians.embeddings),
-                      face.net.encode_audio(batch["audio_windows"]), batch["expression"])
+                      face.net.encode_audio(batch["audio_windows"]), batch["expression"], code)
         mm = mouth.net(mouth.net.encode_points(mouth.gaussians.means, mouth.gaussians.embeddings),
-                       mouth.net.encode_audio(batch["audio_windows"]))
+                       mouth.net.encode_audio(batch["audio_windows"]), code)
     face_out = render_face(face.gaussians, fm, views, backend)
     mouth_out = render_mouth(mouth.gaussians, mm, views, backend)
     image = composite(face_out, mouth_out, batch["background"])

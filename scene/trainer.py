@@ -2,6 +2,7 @@
 logging (tqdm, TensorBoard, metrics JSON), checkpoints, resume and interruption.
 
     result = train_stage("mouth", data, cfg)   # data: scene.dataset.SubjectData (train split)
+    result = train_lips(data, val_data, cfg)   # the audio-to-mouth model (before mouth and face)
 
 Checkpoints keep upstream's names (`chkpnt_<stage>_latest.pth`, `chkpnt_<stage>_<it>.pth`,
 `point_cloud/iteration_<it>_<stage>/point_cloud.ply`) and hold a dict (config, stage, step, state
@@ -24,16 +25,18 @@ from tqdm import tqdm
 
 from arguments import ModelParams, OptimizationParams
 from scene.gaussian_model import GaussianModel
+from scene.audio_to_mouth import ARTIFACT, FitConfig, fit_audio_to_mouth, load_audio_to_mouth, predicted_for, \
+    save_audio_to_mouth
 from scene.motion_net import FaceMotionNet, MouthMotionNet
 from scene.sampling import FrameSampler, face_stage_rule, mouth_stage_rule
 from scene.schedule import face_schedule, fuse_schedule, mouth_schedule
-from scene.stages import (GaussianBranch, damp_green_mouth_gaussians, face_step, fuse_step, mouth_step,
+from scene.stages import (Conditioning, GaussianBranch, damp_green_mouth_gaussians, face_step, fuse_step, mouth_step,
                           prune_green_face_gaussians)
 from utils.io_utils import load_checkpoint, save_json, save_torch
 from utils.loss_utils import psnr
 
 log = logging.getLogger(__name__)
-STAGES = ("mouth", "face", "fuse")
+STAGES = ("lips", "mouth", "face", "fuse")
 
 
 @dataclass
@@ -51,6 +54,7 @@ class TrainConfig:
     stop_after: int = 0  # > 0: save and stop after this many iterations of this invocation (chunks, tests)
     min_extent: float = 0.1  # metres; floor of the camera-spread "scene extent" (see build_branch)
     batch_size: int = 1  # frames per step; the stage lengths above count steps (see train.py --batch_size)
+    lips_steps: int = 1500  # optimiser steps of the audio-to-mouth model (each of its fits)
     lpips_weights: str = ""  # folder with the LPIPS weights; empty: look in the usual caches, else skip LPIPS
     seed: int = 0
     log_every: int = 10
@@ -61,24 +65,35 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @property
+    def mouth_codes(self) -> bool:
+        """Do the fields read mouth codes (audio -> audio-to-mouth model -> codes -> fields)?"""
+        return self.model.mouth_input == "codes"
+
+    @property
+    def conditioning(self) -> Conditioning:
+        o = self.opt
+        return Conditioning(background=o.train_background, code_noise=o.code_noise,
+                            predicted_code_share=o.predicted_code_share)
+
 
 def checkpoint_path(model_path: Path, stage: str, tag: str = "latest") -> Path:
     return Path(model_path) / f"chkpnt_{stage}_{tag}.pth"
 
 
-def build_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> GaussianBranch:
-    """A fresh mouth or face branch for this subject."""
+def build_branch(stage: str, data, cfg: TrainConfig, device: torch.device, mouth_dim: int = 0) -> GaussianBranch:
+    """A fresh mouth or face branch for this subject (its nets read `mouth_dim` mouth codes)."""
     m = cfg.model
     if stage == "mouth":
         sched = mouth_schedule(cfg.mouth_iterations, None)
         gaussians = GaussianModel.random_init(m.init_num, m.sh_degree, seed=cfg.seed).to(device)
-        net = MouthMotionNet(audio_in_dim=data.audio_channels, use_jaw=data.has_jaw).to(device)
+        net = MouthMotionNet(audio_in_dim=data.audio_channels, use_jaw=data.has_jaw, mouth_dim=mouth_dim).to(device)
         threshold = cfg.opt.densify_grad_threshold
         max_points = 0
     else:
         sched = face_schedule(cfg.face_iterations)
         gaussians = GaussianModel.random_init(cfg.face_init_num, m.sh_degree, seed=cfg.seed + 1).to(device)
-        net = FaceMotionNet(audio_in_dim=data.audio_channels, exp_method=m.exp_method).to(device)
+        net = FaceMotionNet(audio_in_dim=data.audio_channels, exp_method=m.exp_method, mouth_dim=mouth_dim).to(device)
         threshold = cfg.face_grad_threshold
         max_points = cfg.face_max_points
     if not cfg.opt.raw_audio_features:
@@ -90,7 +105,7 @@ def build_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> Ga
     return GaussianBranch(gaussians, net, cfg.opt, sched, extent, threshold, max_points=max_points)
 
 
-def load_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> GaussianBranch:
+def load_branch(stage: str, data, cfg: TrainConfig, device: torch.device, mouth_dim: int = 0) -> GaussianBranch:
     """The finished mouth or face branch, from its latest checkpoint (for the fuse stage and synthesis)."""
     path = checkpoint_path(Path(cfg.model.model_path), stage)
     if not path.is_file():
@@ -100,9 +115,46 @@ def load_branch(stage: str, data, cfg: TrainConfig, device: torch.device) -> Gau
     if ckpt["step"] < planned:
         raise FileNotFoundError(f"the {stage} stage stopped at iteration {ckpt['step']} of {planned} ({path}): "
                                 f"finish it first (train.py --stage {stage} resumes it)")
-    branch = build_branch(stage, data, cfg, device)
+    branch = build_branch(stage, data, cfg, device, mouth_dim)
     branch.load_state_dict(ckpt["branches"][stage], device)
     return branch
+
+
+def attach_mouth_codes(data, model_path: Path) -> int:
+    """Serve the audio-to-mouth model's standardised codes in `data`'s batches; returns the code count."""
+    model, blob = load_audio_to_mouth(Path(model_path) / ARTIFACT)
+    data.attach_mouth_model(model, predicted_for(blob, data.aud_ids))
+    return model.num_codes
+
+
+def train_lips(data, val_data, cfg: TrainConfig) -> dict:
+    """The audio-to-mouth model of the subject (seconds on a CPU); skipped when it exists.
+
+    data, val_data: the train and val splits, read with mouth features (load_subject(mouth_features=...)).
+    """
+    model_path = Path(cfg.model.model_path)
+    path = model_path / ARTIFACT
+    if path.is_file():
+        log.info("[lips] already trained (%s)", path)
+        return {"stage": "lips", "status": "done", "path": str(path)}
+    if data.mouth_features is None:
+        raise ValueError("the subject was read without mouth features: pass load_subject(mouth_features=...)")
+    t0 = time.time()
+    feats = data.mouth_features
+    codes = np.zeros((len(feats), len(data.mouth_code_names)), np.float32)
+    codes[data.aud_ids] = data.per_frame["mouth_code_raw"]
+    codes[val_data.aud_ids] = val_data.per_frame["mouth_code_raw"]
+    model, report = fit_audio_to_mouth(feats, codes, data.mouth_code_names, data.aud_ids, val_data.aud_ids,
+                                       FitConfig(seed=cfg.seed, steps=cfg.lips_steps))
+    oof = report.pop("oof_codes")
+    report["seconds"] = round(time.time() - t0, 2)
+    model_path.mkdir(parents=True, exist_ok=True)
+    save_audio_to_mouth(path, model, cfg.model.mouth_features.split(","), report, data.aud_ids, oof)
+    save_json(model_path / "metrics" / "audio_to_mouth.json", report)
+    log.info("[lips] audio-to-mouth model: val opening r %.3f (%d train / %d val frames, %.0f s) -> %s",
+             report["val_opening_r"] or float("nan"), report["train_frames"], report["val_frames"],
+             report["seconds"], path)
+    return {"stage": "lips", "status": "done", "path": str(path), **report}
 
 
 class StageRun:
@@ -110,13 +162,14 @@ class StageRun:
 
     def __init__(self, stage: str, data, cfg: TrainConfig, device: torch.device):
         self.stage, self.data, self.cfg, self.device = stage, data, cfg, device
+        mouth_dim = attach_mouth_codes(data, Path(cfg.model.model_path)) if cfg.mouth_codes else 0
         if stage == "fuse":
             self.sched = fuse_schedule(cfg.fuse_iterations)
-            self.branches = {"face": load_branch("face", data, cfg, device),
-                             "mouth": load_branch("mouth", data, cfg, device)}
+            self.branches = {"face": load_branch("face", data, cfg, device, mouth_dim),
+                             "mouth": load_branch("mouth", data, cfg, device, mouth_dim)}
             self._freeze_for_fuse()
         else:
-            branch = build_branch(stage, data, cfg, device)
+            branch = build_branch(stage, data, cfg, device, mouth_dim)
             self.sched = branch.sched
             self.branches = {stage: branch}
         self.sampler = FrameSampler(data.num_frames, seed=cfg.seed)
@@ -184,10 +237,13 @@ class StageRun:
         W, H, backend, dssim = self.data.width, self.data.height, self.cfg.backend, self.cfg.opt.lambda_dssim
         for b in self.branches.values():
             b.update_lr(it)
+        cond = self.cfg.conditioning
         if self.stage == "mouth":
-            loss, logs, aux = mouth_step(self.branches["mouth"], it, batch, W, H, backend, dssim, lpips=self.lpips)
+            loss, logs, aux = mouth_step(self.branches["mouth"], it, batch, W, H, backend, dssim, lpips=self.lpips,
+                                         cond=cond)
         elif self.stage == "face":
-            loss, logs, aux = face_step(self.branches["face"], it, batch, W, H, backend, dssim, lpips=self.lpips)
+            loss, logs, aux = face_step(self.branches["face"], it, batch, W, H, backend, dssim, lpips=self.lpips,
+                                        cond=cond)
         else:
             loss, logs, aux = fuse_step(self.branches["face"], self.branches["mouth"], it, batch, W, H, backend, dssim,
                                         lpips=self.lpips, lpips_start=self.sched.lpips_start)
@@ -199,9 +255,10 @@ class StageRun:
             b.step_optimizers(aux["motion_used"], aux.get("freeze_geometry", False))
             if self.stage != "fuse":
                 changed = b.densify.step(b.gaussians, b.optimizer, b.densify_state, it, b.extent)
-                if changed and self.stage == "mouth":
+                green_bg = cond.background == "green"  # upstream's heuristics against the green background
+                if green_bg and changed and self.stage == "mouth":
                     logs["green_damped"] = damp_green_mouth_gaussians(b)
-                if self.stage == "face" and it > b.densify.densify_from and it % b.densify.interval == 0:
+                if green_bg and self.stage == "face" and it > b.densify.densify_from and it % b.densify.interval == 0:
                     logs["green_pruned"] = prune_green_face_gaussians(b)
                 logs.update({f"densify_{k}": v for k, v in changed.items()})
         with torch.no_grad():
@@ -211,8 +268,8 @@ class StageRun:
 
 def train_stage(stage: str, data, cfg: TrainConfig) -> dict:
     """Train one stage to its last iteration (or until interrupted / out of time); returns a summary."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
+    if stage not in STAGES[1:]:
+        raise ValueError(f"unknown field stage {stage!r}; choose one of {STAGES[1:]} (lips: train_lips)")
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)

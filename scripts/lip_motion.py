@@ -3,14 +3,15 @@
     python scripts/lip_motion.py -S data/<ID> -M output/<ID>            # train split, the run's resolution
     python scripts/lip_motion.py -S data/<ID> -M output/<ID> --split val --json out.json
 
-Renders every frame with its true camera and background, driven by the frame's own audio and
-expression ("true"), and again with the audio, the expression or both taken from another frame (a fixed
-random permutation). In the lips box it reports
+Renders every frame with its true camera and background, driven by the frame's own audio, mouth code
+and expression ("true"), and again with the audio, the mouth code, the expression or all taken from
+another frame (a fixed random permutation). In the lips box it reports
 - `lips_l1` (true drive) and `lips_l1_shuffled` (both shuffled): a model that uses its drive is closer
   to the video with the frame's own; `drive_gain` = 1 - lips_l1 / lips_l1_shuffled (0: the drive
-  changes nothing); `audio_gain` and `expression_gain`: the same with only that input shuffled. For
-  new audio only the audio is new (expressions replay the training video), so audio_gain is what
-  carries over to it;
+  changes nothing); `audio_gain`, `mouth_code_gain` and `expression_gain`: the same with only that
+  input shuffled (models with mouth codes: the code the audio-to-mouth model predicts from new audio
+  is what moves the lips). For new audio, audio and mouth codes are new (expressions replay the
+  training video), so audio_gain and mouth_code_gain are what carry over to it;
 - `motion_r`: the correlation, over frames and lips-box pixels, between the render's frame-to-frame
   changes and the video's (each minus its own mean over frames); head motion alone explains part of it,
   which `motion_r_shuffled` shows.
@@ -40,10 +41,12 @@ def lip_motion(data, renderer, batch_size: int = 16, seed: int = 0) -> dict:
     from gaussian_renderer.render import Views
 
     n = data.num_frames
+    if renderer.uses_mouth_codes:
+        data.attach_mouth_model(renderer.audio_to_mouth)  # the frames' own codes, standardised
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     r0, r1, c0, c1 = _union_box(data.batch(list(range(n)))["lips_rect"].cpu())
     crops = {"gt": [], "true": [], "shuffled": []}
-    l1 = {"true": 0.0, "shuffled": 0.0, "audio": 0.0, "expression": 0.0}
+    l1 = {"true": 0.0, "shuffled": 0.0, "audio": 0.0, "expression": 0.0, "mouth_code": 0.0}
     box_pixels = 0.0
     with torch.no_grad():
         for s in range(0, n, batch_size):
@@ -54,9 +57,11 @@ def lip_motion(data, renderer, batch_size: int = 16, seed: int = 0) -> dict:
             box = b["masks"]["lips_box"]
             box_pixels += float(box.sum()) * 3
             crops["gt"].append(b["image"][:, r0:r1, c0:c1].cpu())
-            drives = {"true": (b, b), "shuffled": (other, other), "audio": (other, b), "expression": (b, other)}
-            for name, (aud, exp) in drives.items():
-                image = renderer.render(views, aud["audio_windows"], exp["expression"], b["background"])
+            drives = {"true": (b, b, b), "shuffled": (other, other, other), "audio": (other, b, b),
+                      "expression": (b, other, b), "mouth_code": (b, b, other)}
+            for name, (aud, exp, code) in drives.items():
+                image = renderer.render(views, aud["audio_windows"], exp["expression"], b["background"],
+                                        code.get("mouth_code"))
                 l1[name] += float(((image - b["image"]).abs() * box).sum())
                 if name in crops:
                     crops[name].append(image[:, r0:r1, c0:c1].cpu())
@@ -66,6 +71,7 @@ def lip_motion(data, renderer, batch_size: int = 16, seed: int = 0) -> dict:
     return {"frames": n, "lips_l1": round(l1["true"] / box_pixels, 5),
             "lips_l1_shuffled": round(l1["shuffled"] / box_pixels, 5), "drive_gain": gain("shuffled"),
             "audio_gain": gain("audio"), "expression_gain": gain("expression"),
+            "mouth_code_gain": gain("mouth_code") if renderer.uses_mouth_codes else None,
             "motion_r": round(corr(moving["true"], moving["gt"]), 4),
             "motion_r_shuffled": round(corr(moving["shuffled"], moving["gt"]), 4)}
 

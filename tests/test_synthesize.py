@@ -17,7 +17,7 @@ def trained(tmp_path_factory):
     from tests.fixtures.make_subject import make_subject
 
     root = tmp_path_factory.mktemp("synth")
-    subject = make_subject(root / "synth", n_frames=12, size=48)
+    subject = make_subject(root / "synth", n_frames=20, size=48)  # the lips model needs >= 16 training frames
     model = root / "model"
     rc = train.main(["-s", str(subject), "-m", str(model), "--stage", "all", "--mouth_iterations", "12",
                      "--face_iterations", "12", "--fuse_iterations", "4", "--init_num", "200",

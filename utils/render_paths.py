@@ -5,9 +5,9 @@
     paths.release()   # on failure: gives the claimed name back
 
 A render of new audio is `<stem>.mp4` (the main output: the video with sound), with its companions
-beside it: `<stem>_silent.mp4`, `<stem>_face.mp4`, `<stem>_mouth.mp4`, `<stem>_sheet.png`. By default
-`<stem>` is the audio file's stem under `<model>/train/ours_None/renders/`; `--out PATH` picks the main
-file. When any of these files exists the run stops before rendering, unless `overwrite`. The main name
+beside it: `<stem>_silent.mp4`, `<stem>_face.mp4`, `<stem>_mouth.mp4`, `<stem>_sheet.png`,
+`<stem>_mouth_codes.npy`. By default `<stem>` is the audio file's stem (or the mouth codes' file) under
+`<model>/train/ours_None/renders/`; `--out PATH` picks the main file. When any of these files exists the run stops before rendering, unless `overwrite`. The main name
 is claimed at once (an empty file created exclusively), so two runs started together cannot both take
 it; every file is written atomically, so a failed run leaves what was there before.
 --eval and the training-split render keep their fixed names (renders/out*.mp4; see split_render_paths):
@@ -29,6 +29,7 @@ class RenderPaths:
     face: Path
     mouth: Path
     sheet: Path
+    codes: Path  # the mouth codes that drove the lips
     side: Path | None = None  # render | ground truth | error (renders with ground truth)
     gt: Path | None = None  # the ground-truth frames
     claimed: list[Path] = field(default_factory=list, compare=False)  # placeholders this run created
@@ -44,14 +45,12 @@ class RenderPaths:
 
     def written(self) -> list[Path]:
         """The files of this render that exist now, main first."""
-        paths = [self.main, self.silent, self.face, self.mouth, self.sheet, self.side, self.gt]
+        paths = [self.main, self.silent, self.face, self.mouth, self.sheet, self.codes, self.side, self.gt]
         return [p for p in paths if p is not None and p.is_file() and p.stat().st_size > 0]
 
 
-def default_render_path(model_path: str | Path, audio: str | Path) -> Path:
-    """<model>/train/ours_None/renders/<audio stem>.mp4 (a feature file's `_<postfix>` is dropped)."""
-    audio = Path(audio)
-    stem = audio.stem.rsplit("_", 1)[0] if audio.suffix == ".npy" and "_" in audio.stem else audio.stem
+def default_render_path(model_path: str | Path, stem: str) -> Path:
+    """<model>/train/ours_None/renders/<stem>.mp4: a new render, named after what drives it."""
     return Path(model_path) / "train" / "ours_None" / "renders" / f"{stem}.mp4"
 
 
@@ -61,7 +60,8 @@ def render_paths(main: str | Path) -> RenderPaths:
     if main.suffix.lower() != ".mp4":
         raise ValueError(f"--out {main}: the output is an .mp4 video (e.g. {main.with_suffix('.mp4')})")
     beside = lambda tail: main.with_name(f"{main.stem}{tail}")  # noqa: E731
-    return RenderPaths(main, beside("_silent.mp4"), beside("_face.mp4"), beside("_mouth.mp4"), beside("_sheet.png"))
+    return RenderPaths(main, beside("_silent.mp4"), beside("_face.mp4"), beside("_mouth.mp4"), beside("_sheet.png"),
+                       beside("_mouth_codes.npy"))
 
 
 def split_render_paths(out_dir: str | Path) -> RenderPaths:
@@ -69,7 +69,8 @@ def split_render_paths(out_dir: str | Path) -> RenderPaths:
     out_dir = Path(out_dir)
     r = out_dir / "renders"
     return RenderPaths(r / "out_with_audio.mp4", r / "out.mp4", r / "out_face.mp4", r / "out_mouth.mp4",
-                       out_dir / "contact_sheet.png", side=r / "side_by_side.mp4", gt=out_dir / "gt" / "out.mp4")
+                       out_dir / "contact_sheet.png", r / "mouth_codes.npy", side=r / "side_by_side.mp4",
+                       gt=out_dir / "gt" / "out.mp4")
 
 
 def claim_render_paths(main: str | Path, overwrite: bool = False) -> RenderPaths:
@@ -78,7 +79,7 @@ def claim_render_paths(main: str | Path, overwrite: bool = False) -> RenderPaths
     Without `overwrite`, an existing file among the render's paths stops the run before any work.
     """
     paths = render_paths(main)
-    taken = [p for p in (paths.main, paths.silent, paths.face, paths.mouth, paths.sheet) if p.exists()]
+    taken = [p for p in (paths.main, paths.silent, paths.face, paths.mouth, paths.sheet, paths.codes) if p.exists()]
     if taken and not overwrite:
         raise FileExistsError(f"{taken[0]} exists: pass --overwrite to replace it, or --out PATH.mp4 "
                               f"to write somewhere else")

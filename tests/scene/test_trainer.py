@@ -1,6 +1,7 @@
 """CPU tests of the training loop on the synthetic subject: stages run, learn, checkpoint and resume."""
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
@@ -8,22 +9,32 @@ import torch
 from arguments import ModelParams, OptimizationParams
 from gaussian_renderer.render import Views, render_mouth
 from scene.dataset import load_subject
-from scene.trainer import StageRun, TrainConfig, checkpoint_path, train_stage
+from scene.audio_to_mouth import ARTIFACT, MOUTH_FEATURES
+from scene.trainer import StageRun, TrainConfig, checkpoint_path, train_lips, train_stage
 from tests.fixtures.make_subject import make_subject
 from utils.io_utils import load_checkpoint
 
 
 @pytest.fixture(scope="module")
 def subject(tmp_path_factory):
-    return make_subject(tmp_path_factory.mktemp("subj") / "synth", n_frames=12, size=48)
+    return make_subject(tmp_path_factory.mktemp("subj") / "synth", n_frames=24, size=48)
 
 
 @pytest.fixture(scope="module")
 def data(subject):
-    return load_subject(subject, "train", progress=False)
+    return load_subject(subject, "train", progress=False, mouth_features=MOUTH_FEATURES)
 
 
-def _cfg(model_path, **kw):
+@pytest.fixture(scope="module")
+def lips_model(subject, data, tmp_path_factory):
+    """The subject's audio-to-mouth model, trained once (the field stages read it)."""
+    folder = tmp_path_factory.mktemp("lips")
+    val = load_subject(subject, "val", progress=False, mouth_features=MOUTH_FEATURES)
+    train_lips(data, val, _bare_cfg(folder, lips_steps=60))
+    return folder / ARTIFACT
+
+
+def _bare_cfg(model_path, **kw):
     model = ModelParams(source_path="", model_path=str(model_path), init_num=kw.pop("init_num", 300))
     base = dict(model=model, opt=OptimizationParams(), mouth_iterations=40, face_iterations=40, fuse_iterations=10,
                 face_init_num=300, backend="torch", device="cpu", log_every=5)
@@ -31,18 +42,28 @@ def _cfg(model_path, **kw):
     return TrainConfig(**base)
 
 
+@pytest.fixture
+def cfg_for(lips_model):
+    """A training config for a model folder that already holds the audio-to-mouth model."""
+    def make(model_path, **kw):
+        model_path.mkdir(parents=True, exist_ok=True)
+        shutil.copy(lips_model, model_path / ARTIFACT)
+        return _bare_cfg(model_path, **kw)
+    return make
+
+
 def _params(path, stage):
     ckpt = load_checkpoint(path)
     return ckpt["step"], ckpt["branches"][stage]["gaussians"]["params"], ckpt["branches"][stage]["net"]
 
 
-def test_interrupted_stage_resumes_to_the_same_result(data, tmp_path):
-    straight = train_stage("mouth", data, _cfg(tmp_path / "a"))
+def test_interrupted_stage_resumes_to_the_same_result(data, tmp_path, cfg_for):
+    straight = train_stage("mouth", data, cfg_for(tmp_path / "a"))
     assert straight["status"] == "done" and straight["end"] == 40
-    first = train_stage("mouth", data, _cfg(tmp_path / "b", stop_after=17))
+    first = train_stage("mouth", data, cfg_for(tmp_path / "b", stop_after=17))
     assert first["status"] == "paused" and first["end"] == 17
     assert _params(checkpoint_path(tmp_path / "b", "mouth"), "mouth")[0] == 17
-    second = train_stage("mouth", data, _cfg(tmp_path / "b"))
+    second = train_stage("mouth", data, cfg_for(tmp_path / "b"))
     assert second["start"] == 17 and second["end"] == 40
     step_a, gauss_a, net_a = _params(checkpoint_path(tmp_path / "a", "mouth"), "mouth")
     step_b, gauss_b, net_b = _params(checkpoint_path(tmp_path / "b", "mouth"), "mouth")
@@ -52,11 +73,11 @@ def test_interrupted_stage_resumes_to_the_same_result(data, tmp_path):
     for k in net_a:
         assert torch.equal(net_a[k], net_b[k]), k
     # a finished stage is skipped
-    assert train_stage("mouth", data, _cfg(tmp_path / "b"))["status"] == "done"
+    assert train_stage("mouth", data, cfg_for(tmp_path / "b"))["status"] == "done"
 
 
-def test_checkpoint_reloads_to_identical_render(data, tmp_path):
-    cfg = _cfg(tmp_path, mouth_iterations=20)
+def test_checkpoint_reloads_to_identical_render(data, tmp_path, cfg_for):
+    cfg = cfg_for(tmp_path, mouth_iterations=20)
     run = StageRun("mouth", data, cfg, torch.device("cpu"))
     for it in range(1, 21):
         run.iteration(it)
@@ -70,7 +91,8 @@ def test_checkpoint_reloads_to_identical_render(data, tmp_path):
     def render(branch):
         g, net = branch.gaussians, branch.net
         with torch.no_grad():
-            motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]))
+            motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]),
+                         batch["mouth_code"])
             return render_mouth(g, motion, views, "torch")["image"]
 
     a, b = render(run.branches["mouth"]), render(restored.branches["mouth"])
@@ -86,13 +108,14 @@ def _fused_psnr(model_path, data):
     renderer = FusedRenderer.from_checkpoint(model_path, "cpu", backend="torch")
     batch = data.batch(list(range(data.num_frames)))
     views = Views(batch["viewmats"], batch["Ks"], data.width, data.height)
-    image = renderer.render(views, batch["audio_windows"], batch["expression"], batch["background"])
+    image = renderer.render(views, batch["audio_windows"], batch["expression"], batch["background"],
+                            renderer.normalise(batch["mouth_code_raw"]))
     return float(psnr(image, batch["image"]))
 
 
 @pytest.mark.slow
-def test_all_stages_learn(subject, data, tmp_path):
-    cfg = _cfg(tmp_path, mouth_iterations=150, face_iterations=150, fuse_iterations=60)
+def test_all_stages_learn(subject, data, tmp_path, cfg_for):
+    cfg = cfg_for(tmp_path, mouth_iterations=150, face_iterations=150, fuse_iterations=60)
     results = {stage: train_stage(stage, data, cfg) for stage in ("mouth", "face")}
     for stage, r in results.items():
         assert r["status"] == "done", stage
@@ -105,13 +128,13 @@ def test_all_stages_learn(subject, data, tmp_path):
     assert (tmp_path / "point_cloud" / "iteration_150_face" / "point_cloud.ply").is_file()
 
 
-def test_lpips_terms_run_with_user_weights(data, tmp_path):
+def test_lpips_terms_run_with_user_weights(data, tmp_path, cfg_for):
     from tests.utils.test_lpips import _fake_weights
 
     weights = tmp_path / "lpips"
     weights.mkdir()
     _fake_weights(weights)
-    cfg = _cfg(tmp_path / "m", mouth_iterations=30, face_iterations=30, lpips_weights=str(weights))
+    cfg = cfg_for(tmp_path / "m", mouth_iterations=30, face_iterations=30, lpips_weights=str(weights))
     for stage in ("mouth", "face"):
         run = StageRun(stage, data, cfg, torch.device("cpu"))
         assert run.lpips is not None
