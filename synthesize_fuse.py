@@ -260,7 +260,8 @@ def render(args: argparse.Namespace, out) -> dict:
     split = "train" if (args.use_train or not model.eval) else "val"
     data = load_subject(data_dir, split, model.resolution, model.audio_extractor, model.exp_method, device=device,
                         progress=not args.quiet, expression_input=model.expression_input,
-                        mouth_features=tuple(codes_kinds) if split == "val" else ())
+                        mouth_features=tuple(codes_kinds) if split == "val" else (),
+                        mouth_code_names=tuple(renderer.audio_to_mouth.names) if renderer.uses_mouth_codes else ())
 
     # what drives the lips: codes from a file, or predicted from the driving audio
     codes = None

@@ -104,15 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     if model.mouth_input not in ("codes", "none"):
         print(f"error: --mouth_input must be codes or none, got {model.mouth_input!r}", file=sys.stderr)
         return 2
-    features = tuple(model.mouth_features.split(",")) if cfg.mouth_codes else ()
+    features = model.mouth_feature_kinds if cfg.mouth_codes else ()
     try:
         data = load_subject(model.source_path, "train", model.resolution, model.audio_extractor, model.exp_method,
                             device=device, storage="auto" if model.data_device == "cpu" else "device",
-                            expression_input=model.expression_input, mouth_features=features)
+                            expression_input=model.expression_input, mouth_features=features,
+                            mouth_code_names=model.mouth_code_names)
         if "lips" in stages:
             val = load_subject(model.source_path, "val", model.resolution, model.audio_extractor, model.exp_method,
                                storage="disk", progress=False, expression_input=model.expression_input,
-                               mouth_features=features)
+                               mouth_features=features, mouth_code_names=model.mouth_code_names)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -57,6 +57,8 @@ class ModelParams:
     """what of the 3dmm expression the face net sees: upper_face (brows, eyes, eyelids), eyelids, all (upstream: the mouth too)"""
     mouth_input: str = "codes"
     """how audio reaches the lips: codes (audio -> audio-to-mouth model -> mouth codes -> both fields) or none (upstream: only the motion nets' audio path)"""
+    mouth_code_set: str = "all"
+    """the mouth codes the fields read: all (the opening, jawOpen and the mouth blendshapes) or a comma-separated subset, e.g. opening,jawOpen"""
     mouth_features: str = "phoneme,mel"
     """comma-separated audio features the audio-to-mouth model reads (preprocessing writes phoneme and mel)"""
     backend: str = "auto"
@@ -65,6 +67,15 @@ class ModelParams:
     """compute device: auto (cuda when available), cuda, cpu"""
 
     short = ("source_path", "model_path", "images", "resolution", "white_background")
+
+    @property
+    def mouth_code_names(self) -> tuple[str, ...]:
+        """The chosen mouth codes (empty: all available)."""
+        return () if self.mouth_code_set == "all" else tuple(n.strip() for n in self.mouth_code_set.split(","))
+
+    @property
+    def mouth_feature_kinds(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.mouth_features.split(",") if k.strip())
 
 
 @dataclass
@@ -129,8 +140,8 @@ class OptimizationParams:
     """multiplier of the motion networks' learning rates (upstream: 1; 5 learns lip motion, docs/short_schedule.md)"""
     train_background: str = "random"
     """background colour of the mouth and face stages: random (a new colour per frame, no colour can fake transparency) or green (upstream)"""
-    code_noise: float = 0.3
-    """std of the noise added to the frames' own (standardised) mouth codes while training the fields"""
+    code_noise: float = 1.0
+    """noise on the frames' own mouth codes while training the fields, in units of the audio-to-mouth model's error on each code"""
     predicted_code_share: float = 0.5
     """share of frames driven by the audio-to-mouth model's predicted codes at the end of the mouth and face stages (ramps up from 0)"""
 

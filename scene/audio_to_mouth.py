@@ -14,10 +14,13 @@ frame (dense targets: seconds on a CPU) and early-stopped on the val split:
     codes = model.predict(feats)                                    # [T, M] raw mouth codes
 
 Shapes: T frames at 25 fps, F input channels (2 steps of every feature kind per frame), M codes.
-The net is a small temporal convolution (receptive field +-7 frames, about +-0.3 s) with input
-dropout and noise: more capacity fits one speaker's minute and transfers worse to other voices.
-Its outputs are standardised codes (the training split's mean and std, kept in the model), so the
-motion nets see well-conditioned inputs whatever the code's units.
+The model is the mean of a few small temporal convolutions (receptive field +-7 frames, about
++-0.3 s) with input dropout and noise: more capacity fits one speaker's minute and transfers worse to
+other voices. Its members are the nets of a k-fold split of the training frames (each also predicts
+the frames it never saw: the out-of-fold codes the fields learn to follow) and one net on all of them;
+their mean generalises better than any one (docs/lip_sync.md). Outputs are standardised codes (the
+training split's mean and std, kept in the model), so the motion nets see well-conditioned inputs
+whatever the code's units.
 """
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ from torch import Tensor, nn
 log = logging.getLogger(__name__)
 
 MOUTH_FEATURES = ("phoneme", "mel")  # feature kinds the model reads by default (both offline)
-MIN_TRAIN_FRAMES = 16
+MIN_TRAIN_FRAMES = 8
+MIN_CALIBRATION_FRAMES = 50  # val frames needed to calibrate the amplitude on them (else: out-of-fold)
 CLIP_STATS_PRIOR = 100  # frames: how much the training clip's input statistics weigh against a new clip's
 
 
@@ -66,7 +70,8 @@ class FitConfig:
     hidden: int = 64  # channels of the two temporal convolutions
     dropout: float = 0.3  # on the inputs and between layers
     input_noise: float = 0.3  # Gaussian noise on the standardised inputs while training
-    steps: int = 1500  # optimiser steps (early stopping keeps the best val checkpoint)
+    steps: int = 1500  # optimiser steps at most (early stopping keeps the best val checkpoint)
+    patience: int = 400  # stop after this many steps without a better val score
     eval_every: int = 25
     batch: int = 16  # random clips of `clip` frames per step
     clip: int = 64
@@ -77,30 +82,36 @@ class FitConfig:
     seed: int = 0
 
 
-class AudioToMouth(nn.Module):
-    """Temporal conv net: standardised features [B, F, T] -> standardised codes [B, M, T].
+def temporal_conv(in_dim: int, out_dim: int, hidden: int = 64, dropout: float = 0.3) -> nn.Sequential:
+    """[B, F, T] -> [B, M, T], receptive field +-7 frames: Conv(k5) -> Conv(k5, dilation 2) -> Conv(k3) -> Conv(k1)."""
+    return nn.Sequential(
+        nn.Dropout(dropout),
+        nn.Conv1d(in_dim, hidden, 5, padding=2), nn.GELU(), nn.Dropout(dropout),
+        nn.Conv1d(hidden, hidden, 5, padding=4, dilation=2), nn.GELU(), nn.Dropout(dropout),
+        nn.Conv1d(hidden, hidden, 3, padding=1), nn.GELU(),
+        nn.Conv1d(hidden, out_dim, 1),
+    )
 
-    Receptive field +-7 frames: Conv(k5) -> Conv(k5, dilation 2) -> Conv(k3) -> Conv(k1).
+
+class AudioToMouth(nn.Module):
+    """Mean of `members` temporal conv nets: standardised features [B, F, T] -> standardised codes [B, M, T].
+
     Buffers carry the input and code statistics, so the saved state is all it needs.
     """
 
-    def __init__(self, in_dim: int, names: list[str], hidden: int = 64, dropout: float = 0.3):
+    def __init__(self, in_dim: int, names: list[str], hidden: int = 64, dropout: float = 0.3, members: int = 1):
         super().__init__()
         self.names = list(names)
         self.in_dim, self.hidden, self.dropout = in_dim, hidden, dropout
         m = len(self.names)
-        self.net = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Conv1d(in_dim, hidden, 5, padding=2), nn.GELU(), nn.Dropout(dropout),
-            nn.Conv1d(hidden, hidden, 5, padding=4, dilation=2), nn.GELU(), nn.Dropout(dropout),
-            nn.Conv1d(hidden, hidden, 3, padding=1), nn.GELU(),
-            nn.Conv1d(hidden, m, 1),
-        )
+        self.members = nn.ModuleList(temporal_conv(in_dim, m, hidden, dropout) for _ in range(members))
         self.register_buffer("input_mean", torch.zeros(in_dim))
         self.register_buffer("input_scale", torch.ones(in_dim))
         self.register_buffer("code_mean", torch.zeros(m))
         self.register_buffer("code_std", torch.ones(m))
         self.register_buffer("gain", torch.ones(m))  # amplitude calibration of predictions (see calibrate)
+        # std of (own - predicted) standardised codes on unseen frames: how far a prediction is off per code
+        self.register_buffer("residual_std", torch.ones(m))
 
     @property
     def num_codes(self) -> int:
@@ -137,7 +148,7 @@ class AudioToMouth(nn.Module):
         return z * self.code_std + self.code_mean
 
     def forward(self, x: Tensor) -> Tensor:  # [B, F, T] standardised -> [B, M, T] standardised
-        return self.net(x)
+        return torch.stack([net(x) for net in self.members]).mean(0)
 
     @torch.no_grad()
     def predict(self, feats: Tensor | np.ndarray, calibrated: bool = True, standardised: bool = False,
@@ -161,11 +172,12 @@ class AudioToMouth(nn.Module):
     # ---- saving: plain tensors, lists and numbers (loads with torch.load(weights_only=True)) -------
     def export(self) -> dict:
         return {"names": self.names, "in_dim": self.in_dim, "hidden": self.hidden, "dropout": self.dropout,
-                "state": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+                "members": len(self.members), "state": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
 
     @classmethod
     def from_export(cls, blob: dict) -> "AudioToMouth":
-        model = cls(int(blob["in_dim"]), list(blob["names"]), int(blob["hidden"]), float(blob["dropout"]))
+        model = cls(int(blob["in_dim"]), list(blob["names"]), int(blob["hidden"]), float(blob["dropout"]),
+                    int(blob["members"]))
         model.load_state_dict(blob["state"])
         return model.eval()
 
@@ -178,27 +190,30 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _train_net(feats: Tensor, z: Tensor, train_rows: np.ndarray, val_rows: np.ndarray, names: list[str],
-               cfg: FitConfig, seed: int) -> tuple[AudioToMouth, float, int]:
-    """One model on `train_rows`, the state of the best val opening r kept. feats/z are standardised."""
-    gen = torch.Generator().manual_seed(seed)
+def _train_net(feats: Tensor, z: Tensor, train_rows: np.ndarray, val_rows: np.ndarray,
+               cfg: FitConfig, seed: int) -> tuple[nn.Module, float, int]:
+    """One member net on `train_rows`, the state of the best val opening r kept. feats/z are standardised."""
+    device = feats.device
+    gen = torch.Generator(device=device).manual_seed(seed)
     torch.manual_seed(seed)
-    model = AudioToMouth(feats.shape[1], names, cfg.hidden, cfg.dropout)
+    m = z.shape[1]
+    model = temporal_conv(feats.shape[1], m, cfg.hidden, cfg.dropout).to(device)
     opt = torch.optim.AdamW(model.parameters(), cfg.lr, weight_decay=cfg.weight_decay)
-    weight = torch.ones(len(names))
+    weight = torch.ones(m, device=device)
     weight[0] = cfg.opening_weight
     weight = weight / weight.sum()
     x_all = feats.T[None]  # [1, F, T]
     segments = _runs(np.sort(train_rows))
     clip = min(cfg.clip, max(len(s) for s in segments))
-    starts = np.concatenate([s[: len(s) - clip + 1] for s in segments if len(s) >= clip])
+    starts = torch.from_numpy(np.concatenate([s[: len(s) - clip + 1] for s in segments if len(s) >= clip])).to(device)
+    real_val = z[val_rows, 0].cpu().numpy()
     best = (-np.inf, copy.deepcopy(model.state_dict()), 0)
     for step in range(1, cfg.steps + 1):
         model.train()
-        pick = torch.from_numpy(starts)[torch.randint(len(starts), (cfg.batch,), generator=gen)]
-        rows = pick[:, None] + torch.arange(clip)  # [B, clip]
+        pick = starts[torch.randint(len(starts), (cfg.batch,), generator=gen, device=device)]
+        rows = pick[:, None] + torch.arange(clip, device=device)  # [B, clip]
         x = feats[rows].transpose(1, 2)  # [B, F, clip]
-        x = x + cfg.input_noise * torch.randn(x.shape, generator=gen)
+        x = x + cfg.input_noise * torch.randn(x.shape, generator=gen, device=device)
         err = (model(x) - z[rows].transpose(1, 2)) ** 2  # [B, M, clip]
         loss = (err.mean((0, 2)) * weight).sum()
         opt.zero_grad(set_to_none=True)
@@ -207,12 +222,14 @@ def _train_net(feats: Tensor, z: Tensor, train_rows: np.ndarray, val_rows: np.nd
         if step % cfg.eval_every == 0 or step == cfg.steps:
             model.eval()
             with torch.no_grad():
-                pred = model(x_all)[0, 0].numpy()
-            score = pearson(pred[val_rows], z[val_rows, 0].numpy()) if len(val_rows) else -float(loss)
+                pred = model(x_all)[0, 0].cpu().numpy()
+            score = pearson(pred[val_rows], real_val) if len(val_rows) else -float(loss)
             if np.isfinite(score) and score > best[0]:
                 best = (score, copy.deepcopy(model.state_dict()), step)
+            elif step - best[2] >= cfg.patience:
+                break
     model.load_state_dict(best[1])
-    return model.eval(), float(best[0]), best[2]
+    return model.cpu().eval(), float(best[0]), best[2]
 
 
 def _runs(rows: np.ndarray) -> list[np.ndarray]:
@@ -222,13 +239,15 @@ def _runs(rows: np.ndarray) -> list[np.ndarray]:
 
 
 def fit_audio_to_mouth(feats: np.ndarray, codes: np.ndarray, names: list[str], train_rows: np.ndarray,
-                       val_rows: np.ndarray, cfg: FitConfig | None = None) -> tuple[AudioToMouth, dict]:
+                       val_rows: np.ndarray, cfg: FitConfig | None = None,
+                       device: str | torch.device = "cpu") -> tuple[AudioToMouth, dict]:
     """Train the model on the training frames, early-stopped on the val frames.
 
     Args:
         feats: [T, F] per-frame inputs of the whole clip (mouth_audio_features).
         codes: [T, M] mouth codes of every frame (scene.frame_features.mouth_codes); code 0 is the opening.
         train_rows, val_rows: frame indices of the two splits.
+        device: where the nets train (a GPU takes seconds; the model comes back on the CPU).
     Returns:
         the model (on the CPU, eval mode, with `gain` calibrated), and a report: val r and amplitude
         per code, out-of-fold predictions of the training frames (`oof_codes` [len(train_rows), M],
@@ -242,30 +261,39 @@ def fit_audio_to_mouth(feats: np.ndarray, codes: np.ndarray, names: list[str], t
     if len(train_rows) < MIN_TRAIN_FRAMES:
         raise ValueError(f"the audio-to-mouth model needs at least {MIN_TRAIN_FRAMES} training frames, "
                          f"got {len(train_rows)}")
-    stats = AudioToMouth(feats_t.shape[1], names)
-    stats.set_stats(feats_t[train_rows], codes_t[train_rows])
-    x, z = stats.standardise_inputs(feats_t), stats.normalise(codes_t)
-
-    # out-of-fold predictions: each block of training frames predicted by a model that never saw it
-    oof = torch.zeros(len(train_rows), len(names))
     blocks = np.array_split(np.arange(len(train_rows)), cfg.folds) if cfg.folds > 1 else []
+    model = AudioToMouth(feats_t.shape[1], names, cfg.hidden, cfg.dropout, members=len(blocks) + 1)
+    model.set_stats(feats_t[train_rows], codes_t[train_rows])
+    x, z = model.standardise_inputs(feats_t), model.normalise(codes_t)
+
+    # out-of-fold predictions: each block of training frames predicted by a member that never saw it
+    oof = torch.zeros(len(train_rows), len(names))
+    steps = []
+    x_dev, z_dev = x.to(device), z.to(device)
     for k, block in enumerate(blocks):
         rest = np.setdiff1d(np.arange(len(train_rows)), block)
-        fold, _, _ = _train_net(x, z, train_rows[rest], val_rows, names, cfg, cfg.seed + 1 + k)
+        net, _, step = _train_net(x_dev, z_dev, train_rows[rest], val_rows, cfg, cfg.seed + 1 + k)
         with torch.no_grad():
-            oof[block] = fold(x.T[None])[0].T[train_rows[block]]
-    model, val_r, best_step = _train_net(x, z, train_rows, val_rows, names, cfg, cfg.seed)
-    model.load_state_dict({**model.state_dict(), **{k: v for k, v in stats.state_dict().items()
-                                                    if k in ("input_mean", "input_scale", "code_mean", "code_std")}})
-    if blocks:
-        calibrate(model, oof, z[train_rows])
-
+            oof[block] = net(x.T[None])[0].T[train_rows[block]]
+        model.members[k].load_state_dict(net.state_dict())
+        steps.append(step)
+    net, _, step = _train_net(x_dev, z_dev, train_rows, val_rows, cfg, cfg.seed)
+    model.members[-1].load_state_dict(net.state_dict())
+    steps.append(step)
+    model.eval()
     # as synthesis --eval does: the whole clip in, the val frames' codes out
     val_pred = model.predict(feats_t, calibrated=False, standardised=True)[val_rows] if len(val_rows) else None
+    if val_pred is not None and len(val_rows) >= MIN_CALIBRATION_FRAMES:
+        calibrate(model, val_pred, z[val_rows])
+    elif blocks:
+        calibrate(model, oof, z[train_rows])
+    unseen = (oof * model.gain, z[train_rows]) if blocks else (val_pred * model.gain, z[val_rows])
+    model.residual_std.copy_((unseen[1] - unseen[0]).std(0))
     report = {"names": list(names), "train_frames": int(len(train_rows)), "val_frames": int(len(val_rows)),
-              "best_step": best_step, "config": asdict(cfg), "gain": model.gain.tolist(), "per_code": {}}
+              "best_steps": steps, "config": asdict(cfg), "gain": model.gain.tolist(), "per_code": {}}
     for j, name in enumerate(names):
-        row = {"oof_r": round(pearson(oof[:, j].numpy(), z[train_rows, j].numpy()), 4)}
+        row = {"oof_r": round(pearson(oof[:, j].numpy(), z[train_rows, j].numpy()), 4),
+               "residual_std": round(float(model.residual_std[j]), 4)}
         if val_pred is not None:
             real = z[val_rows, j].numpy()
             row["val_r"] = round(pearson(val_pred[:, j].numpy(), real), 4)
@@ -278,13 +306,15 @@ def fit_audio_to_mouth(feats: np.ndarray, codes: np.ndarray, names: list[str], t
 
 
 @torch.no_grad()
-def calibrate(model: AudioToMouth, oof: Tensor, real: Tensor, max_gain: float = 3.0) -> None:
-    """Per-code gain that gives out-of-fold predictions the amplitude (std) of the real codes.
+def calibrate(model: AudioToMouth, pred: Tensor, real: Tensor, max_gain: float = 3.0) -> None:
+    """Per-code gain that gives predictions of unseen frames the amplitude (std) of the real codes.
 
     A regression predicts the expected code, which moves less than the real one (the mouth would
-    barely open); the gain, measured on frames each fold never saw, undoes that shrinkage.
+    barely open); the gain undoes that shrinkage. `pred` must come from frames the model never
+    trained on: the final model's val frames (early stopping looked at them, training did not), or
+    with too few of those, the out-of-fold predictions (their fold models saw less data and shrink more).
     """
-    ratio = real.std(0) / oof.std(0).clamp(min=1e-6)
+    ratio = real.std(0) / pred.std(0).clamp(min=1e-6)
     model.gain.copy_(ratio.clamp(1.0, max_gain))
 
 

@@ -255,7 +255,8 @@ def resolve_storage(storage: str, nbytes: int, device: torch.device) -> str:
 def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -1, audio_extractor: str = "phoneme",
                  exp_method: str = "3dmm", device: str | torch.device = "cpu", storage: str = "auto",
                  cache_dir: str | Path | None = None, workers: int | None = None, progress: bool = True,
-                 expression_input: str = "upper_face", mouth_features: tuple[str, ...] = ()) -> SubjectData:
+                 expression_input: str = "upper_face", mouth_features: tuple[str, ...] = (),
+                 mouth_code_names: tuple[str, ...] = ()) -> SubjectData:
     """Read one split of a processed subject folder (building its frame cache on first use).
 
     Args:
@@ -272,6 +273,7 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
             "upper_face" (default), "eyelids", or "all" (upstream, the mouth shapes too).
         mouth_features: feature kinds of the audio-to-mouth model (e.g. ("phoneme", "mel")); when given,
             their aud_<postfix>.npy are read as `mouth_features` [T, F]. Mouth codes are always read.
+        mouth_code_names: which mouth codes (scene.frame_features.mouth_codes; empty: all available).
 
     Raises:
         MissingSubjectFile: a needed file is absent (the message names it and the step that writes it).
@@ -327,7 +329,7 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
         per_frame["3dmm_exp"], per_frame["jaw"] = exp[ids], jaw[ids]
     codes, code_names = ff.mouth_codes(cache.landmarks[rows],
                                        None if smirk is None else {k: v[ids] for k, v in smirk.items()},
-                                       sf.expression_source(data_dir))
+                                       sf.expression_source(data_dir), mouth_code_names)
     per_frame["mouth_code_raw"] = codes
     nbytes = len(ids) * cache.height * cache.width * 7
     chosen = resolve_storage(storage, nbytes, device)

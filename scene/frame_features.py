@@ -229,14 +229,15 @@ def lip_opening(lms: np.ndarray) -> np.ndarray:
     return gap / np.maximum(eyes, 1e-6)
 
 
-def mouth_codes(lms: np.ndarray, smirk: dict[str, np.ndarray] | None,
-                source: str | None) -> tuple[np.ndarray, list[str]]:
+def mouth_codes(lms: np.ndarray, smirk: dict[str, np.ndarray] | None, source: str | None,
+                keep: tuple[str, ...] = ()) -> tuple[np.ndarray, list[str]]:
     """Per-frame mouth codes and their names.
 
     Args:
         lms: [N, 68, 2] landmarks (any pixel scale).
         smirk: 3dmm.pt arrays (read_3dmm) or None.
         source: what made 3dmm.pt (expression.json's "source").
+        keep: only these codes, in this order (empty: every code the sources give).
     Returns:
         float32 [N, M] and M names: the opening; with 3dmm.pt also jawOpen (jaw_params[:, 0] / 0.5 rad);
         from MediaPipe blendshapes also the mouth shapes of MOUTH_BLENDSHAPES (SMIRK/PCA coefficients
@@ -253,4 +254,9 @@ def mouth_codes(lms: np.ndarray, smirk: dict[str, np.ndarray] | None,
             for name, shapes in MOUTH_BLENDSHAPES.items():
                 cols.append(exp[:, [EXPRESSION_SHAPES.index(s) for s in shapes]].mean(1))
                 names.append(name)
+    if keep:
+        missing = [k for k in keep if k not in names]
+        if missing:
+            raise ValueError(f"mouth codes {missing} are not available here (available: {', '.join(names)})")
+        cols, names = [cols[names.index(k)] for k in keep], list(keep)
     return np.stack(cols, axis=1).astype(np.float32), names

@@ -154,8 +154,9 @@ class Conditioning:
     """How a Gaussian stage feeds its field (TrainConfig's settings)."""
 
     background: str = "random"  # "random": a random colour per frame; "green": upstream's fixed green
-    code_noise: float = 0.3  # std of the noise on the own (standardised) mouth codes
+    code_noise: float = 1.0  # noise on the own (standardised) mouth codes, in units of code_noise_std
     predicted_code_share: float = 0.5  # share of frames driven by predicted codes at the end of a stage
+    code_noise_std: Tensor | None = None  # [M] per-code std of the audio model's errors (None: 1)
 
 
 def training_background(batch: dict, cond: Conditioning) -> Tensor:
@@ -172,7 +173,9 @@ def step_mouth_code(net: torch.nn.Module, batch: dict, it: int, sched: Schedule,
     """The mouth codes a training step feeds `net` ([B, M]), or None for a net without them.
 
     Each frame takes its own code, or with probability share * progress (progress: 0 at the end of
-    the warm-up, 1 at the last step) its out-of-fold predicted code; then Gaussian noise.
+    the warm-up, 1 at the last step) its out-of-fold predicted code; then Gaussian noise as large as
+    the audio model's error on each code, so the field learns to lean on the codes audio predicts
+    well (the opening) and not on those it cannot (a smile).
     """
     if not getattr(net, "mouth_dim", 0):
         return None
@@ -180,7 +183,8 @@ def step_mouth_code(net: torch.nn.Module, batch: dict, it: int, sched: Schedule,
     progress = min(max((it - sched.warm_step) / max(sched.iterations - sched.warm_step, 1), 0.0), 1.0)
     use_pred = torch.rand(own.shape[0], 1, device=own.device) < cond.predicted_code_share * progress
     code = torch.where(use_pred, pred, own)
-    return code + cond.code_noise * torch.randn_like(code)
+    std = 1.0 if cond.code_noise_std is None else cond.code_noise_std.to(code.device)
+    return code + cond.code_noise * std * torch.randn_like(code)
 
 
 def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: int, backend: str,

@@ -120,11 +120,11 @@ def load_branch(stage: str, data, cfg: TrainConfig, device: torch.device, mouth_
     return branch
 
 
-def attach_mouth_codes(data, model_path: Path) -> int:
-    """Serve the audio-to-mouth model's standardised codes in `data`'s batches; returns the code count."""
+def attach_mouth_codes(data, model_path: Path):
+    """Serve the audio-to-mouth model's standardised codes in `data`'s batches; returns the model."""
     model, blob = load_audio_to_mouth(Path(model_path) / ARTIFACT)
     data.attach_mouth_model(model, predicted_for(blob, data.aud_ids))
-    return model.num_codes
+    return model
 
 
 def train_lips(data, val_data, cfg: TrainConfig) -> dict:
@@ -145,11 +145,11 @@ def train_lips(data, val_data, cfg: TrainConfig) -> dict:
     codes[data.aud_ids] = data.per_frame["mouth_code_raw"]
     codes[val_data.aud_ids] = val_data.per_frame["mouth_code_raw"]
     model, report = fit_audio_to_mouth(feats, codes, data.mouth_code_names, data.aud_ids, val_data.aud_ids,
-                                       FitConfig(seed=cfg.seed, steps=cfg.lips_steps))
+                                       FitConfig(seed=cfg.seed, steps=cfg.lips_steps), device=cfg.device)
     oof = report.pop("oof_codes")
     report["seconds"] = round(time.time() - t0, 2)
     model_path.mkdir(parents=True, exist_ok=True)
-    save_audio_to_mouth(path, model, cfg.model.mouth_features.split(","), report, data.aud_ids, oof)
+    save_audio_to_mouth(path, model, list(cfg.model.mouth_feature_kinds), report, data.aud_ids, oof)
     save_json(model_path / "metrics" / "audio_to_mouth.json", report)
     log.info("[lips] audio-to-mouth model: val opening r %.3f (%d train / %d val frames, %.0f s) -> %s",
              report["val_opening_r"] or float("nan"), report["train_frames"], report["val_frames"],
@@ -162,7 +162,9 @@ class StageRun:
 
     def __init__(self, stage: str, data, cfg: TrainConfig, device: torch.device):
         self.stage, self.data, self.cfg, self.device = stage, data, cfg, device
-        mouth_dim = attach_mouth_codes(data, Path(cfg.model.model_path)) if cfg.mouth_codes else 0
+        a2m = attach_mouth_codes(data, Path(cfg.model.model_path)) if cfg.mouth_codes else None
+        mouth_dim = a2m.num_codes if a2m is not None else 0
+        self.cond = dataclasses.replace(cfg.conditioning, code_noise_std=None if a2m is None else a2m.residual_std)
         if stage == "fuse":
             self.sched = fuse_schedule(cfg.fuse_iterations)
             self.branches = {"face": load_branch("face", data, cfg, device, mouth_dim),
@@ -237,7 +239,7 @@ class StageRun:
         W, H, backend, dssim = self.data.width, self.data.height, self.cfg.backend, self.cfg.opt.lambda_dssim
         for b in self.branches.values():
             b.update_lr(it)
-        cond = self.cfg.conditioning
+        cond = self.cond
         if self.stage == "mouth":
             loss, logs, aux = mouth_step(self.branches["mouth"], it, batch, W, H, backend, dssim, lpips=self.lpips,
                                          cond=cond)

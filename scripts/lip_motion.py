@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         renderer = FusedRenderer.from_checkpoint(model.model_path, device, model.exp_method, model.backend)
         data = load_subject(model.source_path, args.split, model.resolution, model.audio_extractor, model.exp_method,
-                            device=device, progress=False, expression_input=model.expression_input)
+                            device=device, progress=False, expression_input=model.expression_input,
+                            mouth_code_names=tuple(renderer.audio_to_mouth.names) if renderer.uses_mouth_codes else ())
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

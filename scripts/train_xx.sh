@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train one subject end to end: mouth -> face -> fuse -> render the test split -> metrics.
+# Train one subject end to end: lips (audio-to-mouth model) -> mouth -> face -> fuse -> render the
+# test split -> metrics.
 #   bash scripts/train_xx.sh data/<ID> output/<ID> <gpu> [extra train.py args...]
 # A stage whose chkpnt_<stage>_latest.pth is complete is skipped, an interrupted one resumes.
 # PARALLEL=1 trains the mouth and face stages at the same time (they are independent; on one GPU
@@ -13,6 +14,7 @@ dataset=$1; workspace=$2; gpu=${3:-0}
 shift $(( $# < 3 ? $# : 3 ))
 cd "$(dirname "$0")/.."
 [ "$gpu" = "cpu" ] || export CUDA_VISIBLE_DEVICES=$gpu
+python train.py -s "$dataset" -m "$workspace" --stage lips "$@"  # seconds; both fields read its mouth codes
 if [ "${PARALLEL:-0}" = "1" ]; then
   python train.py -s "$dataset" -m "$workspace" --stage mouth --quiet "$@" &
   mouth_pid=$!

@@ -1,13 +1,23 @@
-"""Does a rendered talking head move its lips with its audio? Measured on the video alone.
+"""Does a rendered talking head move its lips with its audio? Measured on the videos alone.
+
+Against a real video of the same speech (the benchmark, docs/lip_sync.md):
+
+    rendered = mouth_openings("render.mp4")              # [T] inner-lip gap / eye-corner distance
+    real = mouth_openings("speaker.mp4")                 # the real mouth of whoever spoke the audio
+    sync_scores(rendered, real)                          # r at lag 0, best lag, amplitude, chance level
+
+Mouth opening = the gap between the inner lips (MediaPipe face mesh points 13 and 14) over the
+distance between the outer eye corners (33 and 263): scale-free, so a render and a video of another
+person compare. Against the audio alone (the demo's lip check, any voice, no video needed):
 
     track = measure_lips("result.mp4", "speech.wav")     # MediaPipe inner-lip gap and loudness per frame
     track.summary()                                      # {"lip_loudness_r": 0.75, ...}
     plot_lip_track(track, "result_lips.png")             # the two curves over time
     contact_sheet("result.mp4", "sheet.jpg", frames=track.spanning(6))
 
-The score is the Pearson r between the gap between the inner lips (MediaPipe face mesh points 13 and
-14, in pixels of the video) and the audio's loudness per frame. A head whose lips follow speech
-scores well above 0.3; the same video against unrelated speech scores near 0.
+The lip check is the Pearson r between the inner-lip gap (pixels of the video) and the audio's
+loudness per frame. A head whose lips follow speech scores well above 0.3; the same video against
+unrelated speech scores near 0.
 """
 from __future__ import annotations
 
@@ -17,6 +27,69 @@ from pathlib import Path
 import numpy as np
 
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14  # MediaPipe face mesh indices
+OUTER_EYE_CORNERS = (33, 263)
+FPS = 25.0
+
+
+def mouth_openings(video) -> np.ndarray:
+    """Mouth opening of every frame of `video` (path or iterable of RGB uint8 frames): [T], NaN without a face."""
+    from data_utils.landmarks import LegacyDetector, quiet_native_stderr, upscaled_for_detection
+    from utils.video_io import iter_frames
+
+    frames = iter_frames(video) if isinstance(video, (str, Path)) else video
+    with quiet_native_stderr():
+        detector = LegacyDetector(max_faces=1)
+    out = []
+    try:
+        for i, frame in enumerate(frames):
+            face = detector(upscaled_for_detection(frame)[0], i)
+            if face is None:
+                out.append(np.nan)
+                continue
+            p = face.points[:, :2]
+            gap = np.linalg.norm(p[UPPER_INNER_LIP] - p[LOWER_INNER_LIP])
+            eyes = np.linalg.norm(p[OUTER_EYE_CORNERS[0]] - p[OUTER_EYE_CORNERS[1]])
+            out.append(gap / max(eyes, 1e-6))
+    finally:
+        detector.close()
+    return np.array(out, np.float64)
+
+
+def _r_at_lag(pred: np.ndarray, real: np.ndarray, lag: int) -> float:
+    """Pearson r of pred[t + lag] with real[t] over the frames where both exist (nan if < 10)."""
+    if lag >= 0:
+        a, b = pred[lag:], real[:len(real) - lag]
+    else:
+        a, b = pred[:lag], real[-lag:]
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 10 or a[ok].std() == 0 or b[ok].std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def sync_scores(rendered: np.ndarray, real: np.ndarray, max_lag: int = 4,
+                chance_lags: tuple[float, float] = (1.0, 3.0)) -> dict:
+    """How well a rendered mouth follows the real one: both [T] openings (NaN = no face), same frames.
+
+    Returns r at lag 0; the best r within +-max_lag frames and its lag (positive: the render is late);
+    the amplitude ratio std(rendered) / std(real); the chance level: the mean |r| at lags of
+    1-3 s both ways (what unrelated motion of the same two signals scores); frame counts.
+    """
+    n = min(len(rendered), len(real))
+    pred, real = np.asarray(rendered[:n], np.float64), np.asarray(real[:n], np.float64)
+    lags = {lag: _r_at_lag(pred, real, lag) for lag in range(-max_lag, max_lag + 1)}
+    finite = {k: v for k, v in lags.items() if np.isfinite(v)}
+    best = max(finite, key=finite.get) if finite else 0
+    lo, hi = (int(round(s * FPS)) for s in chance_lags)
+    chance = [abs(_r_at_lag(pred, real, s * lag)) for lag in range(lo, hi + 1) for s in (1, -1)]
+    chance = [c for c in chance if np.isfinite(c)]
+    ok = np.isfinite(pred) & np.isfinite(real)
+    amp = float(np.nanstd(pred[ok]) / np.nanstd(real[ok])) if ok.sum() > 2 and np.nanstd(real[ok]) > 0 else float("nan")
+    return {"r": round(lags[0], 4), "best_r": round(finite.get(best, float("nan")), 4), "best_lag": int(best),
+            "amplitude": round(amp, 4), "chance": round(float(np.mean(chance)), 4) if chance else None,
+            "frames": int(n), "frames_scored": int(ok.sum())}
 
 
 @dataclass

@@ -10,7 +10,8 @@ Per frame, on the GPU during synthesis (`FrameMetrics`):
 From the two videos afterwards (`landmark_metrics`, CPU, MediaPipe):
 - LMD: mean distance of the mean-centred mouth landmarks (pixels); frames where either video has no
   detected face are counted and reported, never silently skipped;
-- mouth-opening correlation: Pearson r of the inner-lip gap over time, render vs ground truth.
+- mouth-opening correlation: Pearson r of the mouth opening over time (inner-lip gap over the outer
+  eye-corner distance, as utils.lip_sync), render vs ground truth.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from utils.loss_utils import ssim
 LIPS = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146,
         78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
 INNER_MID = (13, 14)
-FACE_HEIGHT = (10, 152)  # forehead top, chin: normalises the mouth opening
+OUTER_EYE_CORNERS = (33, 263)  # normalise the mouth opening (utils.lip_sync.mouth_openings)
 
 
 def face_box(mask: Tensor, margin: float = 0.1) -> tuple[int, int, int, int] | None:
@@ -120,8 +121,8 @@ def _mouth_track(frames) -> tuple[list[np.ndarray | None], list[float | None]]:
             pts = face.points[:, :2] / scale  # pixels of the frame as given
             lip = pts[LIPS]
             lips.append(lip - lip.mean(0))
-            height = np.linalg.norm(pts[FACE_HEIGHT[0]] - pts[FACE_HEIGHT[1]])
-            openings.append(float(np.linalg.norm(pts[INNER_MID[0]] - pts[INNER_MID[1]]) / max(height, 1e-6)))
+            eyes = np.linalg.norm(pts[OUTER_EYE_CORNERS[0]] - pts[OUTER_EYE_CORNERS[1]])
+            openings.append(float(np.linalg.norm(pts[INNER_MID[0]] - pts[INNER_MID[1]]) / max(eyes, 1e-6)))
     finally:
         detector.close()
     return lips, openings

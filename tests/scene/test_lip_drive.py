@@ -102,12 +102,13 @@ def test_lip_check_scores_zero_when_the_drive_cannot_move_anything(tiny_model):
     renderer = FusedRenderer.from_checkpoint(model, "cpu", backend="torch")
     data = load_subject(subject, "train", -1, progress=False)
     face, mouth = renderer.face_net, renderer.mouth_net
-    with torch.no_grad():  # audio and expression reach the offsets only through these weight blocks (views)
-        for block in face.sigma_net.split_first(face.in_dim, face.audio_dim, face.eye_dim)[1:]:
+    with torch.no_grad():  # audio, expression and mouth code reach the offsets only through these blocks (views)
+        for block in face.sigma_net.split_first(*face._blocks)[1:]:
             block.zero_()
-        mouth.sigma_net.split_first(mouth.in_dim, mouth.audio_dim)[1].zero_()
+        for net in (mouth.sigma_net, mouth.jaw_net):
+            net.split_first(mouth.in_dim, mouth.audio_dim + mouth.mouth_enc_dim)[1].zero_()
     still = lip_motion.lip_motion(data, renderer, batch_size=5)
-    assert still["drive_gain"] == still["audio_gain"] == still["expression_gain"] == 0.0
+    assert still["drive_gain"] == still["audio_gain"] == still["expression_gain"] == still["mouth_code_gain"] == 0.0
     assert still["motion_r"] == pytest.approx(still["motion_r_shuffled"], abs=1e-6)
     assert still["frames"] == data.num_frames and 0 < still["lips_l1"] == still["lips_l1_shuffled"]
 
@@ -121,3 +122,65 @@ def test_lip_check_cli_writes_json(tiny_model, tmp_path):
                                       "--json", str(out)]) == 0
     scores = json.loads(out.read_text())
     assert set(scores) >= {"drive_gain", "audio_gain", "expression_gain", "motion_r", "motion_r_shuffled"}
+
+
+# ----------------------------------------------------------------------------- audio -> mouth codes -> lips
+@pytest.fixture(scope="module")
+def speaking_model(tmp_path_factory):
+    """A model of the synthetic subject, whose lips open and close with its (synthetic) audio."""
+    import train
+    from tests.fixtures.make_subject import make_subject
+
+    root = tmp_path_factory.mktemp("speaking")
+    subject = make_subject(root / "synth", n_frames=60, size=48)
+    model = root / "model"
+    assert train.main(["-s", str(subject), "-m", str(model), "--mouth_iterations", "150", "--face_iterations", "300",
+                       "--fuse_iterations", "20", "--init_num", "400", "--face_init_num", "400", "--backend", "torch",
+                       "--device", "cpu", "--quiet"]) == 0
+    return subject, model
+
+
+def _lips_l1(renderer, data, codes):
+    """L1 in each frame's lips box between renders driven by `codes` [N, M] (raw) and the frames: [N]."""
+    from gaussian_renderer.render import Views
+
+    b = data.batch(list(range(data.num_frames)))
+    views = Views(b["viewmats"], b["Ks"], data.width, data.height)
+    image = renderer.render(views, b["audio_windows"], b["expression"], b["background"],
+                            renderer.normalise(torch.as_tensor(codes)))
+    box = b["masks"]["lips_box"]
+    return ((image - b["image"]).abs() * box).sum((1, 2, 3)) / (3 * box.sum((1, 2, 3))), image, box
+
+
+def test_mouth_follows_its_audio_better_than_shuffled_audio(speaking_model):
+    from gaussian_renderer.fused import FusedRenderer
+    from scene.dataset import load_subject
+
+    subject, model = speaking_model
+    renderer = FusedRenderer.from_checkpoint(model, "cpu", backend="torch")
+    data = load_subject(subject, "train", progress=False, mouth_features=("phoneme", "mel"))
+    feats = data.mouth_features[data.aud_ids]
+    own = renderer.mouth_codes(feats)
+    shuffled = renderer.mouth_codes(feats[np.random.default_rng(0).permutation(len(feats))])
+    true_l1 = float(_lips_l1(renderer, data, own)[0].mean())
+    shuffled_l1 = float(_lips_l1(renderer, data, shuffled)[0].mean())
+    assert 1.0 - true_l1 / shuffled_l1 > 0.05, (true_l1, shuffled_l1)  # the audio's own codes reproduce the lips
+
+
+def test_silence_gives_a_closed_mouth(speaking_model):
+    from gaussian_renderer.fused import FusedRenderer
+    from scene.dataset import load_subject
+
+    subject, model = speaking_model
+    renderer = FusedRenderer.from_checkpoint(model, "cpu", backend="torch")
+    data = load_subject(subject, "train", progress=False, mouth_features=("phoneme", "mel"))
+    # the fixture's features are the opening times a fixed spectrum plus noise: silence is the noise floor
+    silent = np.random.default_rng(1).normal(0, 0.01, data.mouth_features[data.aud_ids].shape).astype(np.float32)
+    codes = renderer.mouth_codes(silent)
+    opening = data.per_frame["mouth_code_raw"][:, 0]
+    closed, wide = int(np.argmin(opening)), int(np.argmax(opening))
+    assert float(codes[:, 0].mean()) < np.percentile(opening, 25)  # the predicted opening is a closed one
+    _, image, box = _lips_l1(renderer, data, codes.numpy())
+    frames = data.batch([closed, wide])["image"]
+    to = lambda k: float((((image - frames[k]).abs() * box).sum((1, 2, 3)) / box.sum((1, 2, 3))).mean())
+    assert to(0) < to(1)  # rendered lips look like the most closed frame, not the widest

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The lip-sync benchmark's GPU half (device tool): train several models side by side on one GPU, then
+# render each on its val split and driven by another speaker's audio. MediaPipe is not on the GPU
+# box, so scoring happens on the CPU box: scripts/bench_lip_sync.py score (docs/lip_sync.md).
+#
+#   bash scripts/gpu_lip_sync.sh start RUNS     # setup, frame caches, every run in the background; returns
+#   bash scripts/gpu_lip_sync.sh wait [S]       # progress every 30 s for at most S seconds (default 540)
+#   bash scripts/gpu_lip_sync.sh collect        # renders + lip_motion, packs what comes back into $OUT
+#
+# RUNS: one line per model, "name | subject | driver | train.py args" (# comments skipped); driver is
+# a feature stem (drivers/<x> with <x>_ph.npy, <x>_mel.npy from `bench_lip_sync.py driver`) or "-".
+# Carry .whl and .gpu (.gpu/<ID>.tar.gz subject packs; .gpu/drivers.tgz; optional .gpu/a2m.tgz with
+# output/<name>/audio_to_mouth.pt trained on the CPU box; .gpu/gsplat_cuda_so.tgz).
+set -u
+cmd=$1; shift
+state=/tmp/lip_sync_runs
+case "$cmd" in
+start)
+  runs=$1
+  source scripts/gpu_setup.sh || exit 1
+  mkdir -p "$state" output
+  cp "$runs" "$state/runs.txt"
+  [ -f .gpu/drivers.tgz ] && tar -xzf .gpu/drivers.tgz
+  [ -f .gpu/a2m.tgz ] && tar -xzf .gpu/a2m.tgz
+  export OMP_NUM_THREADS=2
+  for s in $(grep -v '^#' "$runs" | awk -F'|' 'NF>1 {gsub(/ /,"",$2); print $2}' | sort -u); do
+    python -c "from scene.dataset import load_subject; load_subject('data/$s', 'train', 512, progress=False)" \
+      > "$state/cache_$s.log" 2>&1 || { echo "cache of $s failed"; tail -5 "$state/cache_$s.log"; }
+  done
+  grep -v '^#' "$runs" | while IFS='|' read -r name subject driver args; do
+    name=$(echo $name); subject=$(echo $subject); [ -z "$name" ] && continue
+    setsid nohup bash -c "PARALLEL=1 bash scripts/train_xx.sh data/$subject output/$name 0 --resolution 512 $args --quiet \
+      > $state/train_$name.log 2>&1; echo \$? > $state/done_$name" > /dev/null 2>&1 &
+  done
+  sleep 20; ls output; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
+  ;;
+wait)
+  limit=${1:-540}; t0=$(date +%s)
+  while true; do
+    n=$(grep -cv '^#' $state/runs.txt); d=$(ls $state/done_* 2>/dev/null | wc -l)
+    echo "--- $(( $(date +%s) - t0 )) s: $d of $n runs done; $(nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader)"
+    for f in $state/train_*.log; do echo "$(basename $f): $(tr '\r' '\n' < $f | grep -a 'it/s' | tail -1 | cut -c1-110)"; done
+    [ "$d" -ge "$n" ] && break
+    [ $(( $(date +%s) - t0 )) -ge "$limit" ] && break
+    sleep 30
+  done
+  ;;
+collect)
+  source scripts/gpu_setup.sh > /dev/null || exit 1
+  mkdir -p "$OUT" back
+  grep -v '^#' $state/runs.txt | while IFS='|' read -r name subject driver args; do
+    name=$(echo $name); subject=$(echo $subject); driver=$(echo $driver); [ -z "$name" ] && continue
+    m=output/$name
+    echo "[$name] exit $(cat $state/done_$name 2>/dev/null)"; grep -a "error\|Error" $state/train_$name.log | tail -3
+    mkdir -p back/$name
+    python synthesize_fuse.py -S data/$subject -M $m --eval --quiet > back/$name/eval.log 2>&1
+    cp $m/test/ours_None/renders/out.mp4 back/$name/val.mp4 2>/dev/null
+    cp $m/test/ours_None/renders/out_own_codes.mp4 back/$name/val_own.mp4 2>/dev/null
+    cp $m/test/ours_None/gt/out.mp4 back/$name/val_gt.mp4 2>/dev/null
+    cp $m/test/ours_None/metrics.json back/$name/metrics_val.json 2>/dev/null
+    if [ "$driver" != "-" ]; then
+      python synthesize_fuse.py -S data/$subject -M $m --use_train --audio drivers/${driver}_ph.npy --fast --quiet \
+        > back/$name/cross.log 2>&1
+      cp $m/train/ours_None/renders/out.mp4 back/$name/cross.mp4 2>/dev/null
+      cp $m/train/ours_None/renders/mouth_codes.npy back/$name/cross_codes.npy 2>/dev/null
+    fi
+    python scripts/lip_motion.py -S data/$subject -M $m --split val --batch_size 32 --json back/$name/lip_motion_val.json \
+      > /dev/null 2>&1
+    cp -r $m/metrics back/$name/ 2>/dev/null; cp $m/cfg_args.json back/$name/ 2>/dev/null
+    tr '\r' '\n' < $state/train_$name.log | grep -av "it/s" | tail -20 > back/$name/train_tail.log
+    [ "${SLIM:-1}" = 1 ] && python scripts/slim_model.py $m back/$name/model > /dev/null 2>&1 \
+      && cp $m/audio_to_mouth.pt back/$name/model/ 2>/dev/null
+    cat back/$name/eval.log | tail -4
+  done
+  tar -czf - back | split -b 15M -d - "$OUT/back.tgz.part_"
+  ls -la "$OUT"
+  ;;
+*)
+  echo "usage: bash scripts/gpu_lip_sync.sh start RUNS | wait [S] | collect" >&2; exit 2
+  ;;
+esac
