@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max_frames", type=int, default=0, help="render at most this many frames (0 = all)")
     s.add_argument("--mouth_codes", default="",
                    help="drive the lips with these mouth codes ([frames, M] .npy, raw units, e.g. an edited "
-                        "<stem>_mouth_codes.npy or renders/mouth_codes.npy of an earlier render) instead of predicting them from the audio")
+                        "<stem>_mouth_codes.npy or renders/mouth_codes.npy of an earlier render) instead of "
+                        "predicting them from the audio")
     s.add_argument("--lpips_weights", default="", help="--eval: also LPIPS, with the weights in this folder "
                    "(alexnet-owt-7be5be79.pth, lpips' alex.pth); without it LPIPS is listed as skipped")
     s.add_argument("--out", default="", help="new-audio render: the mp4 with sound (default: "

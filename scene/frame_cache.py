@@ -94,7 +94,8 @@ def source_signature(data_dir: Path, img_ids: np.ndarray, size_wh: tuple[int, in
              "img_ids": hashlib.sha1(np.asarray(img_ids, np.int64).tobytes()).hexdigest(),
              "bc": _file_digest(data_dir / "bc.jpg"),
              "video": _file_digest(sf.subject_video(data_dir)) if source == "mp4" else "unused",
-             "decoder": "subject_frames:1" if source == "mp4" else "unused"}  # mp4 frames as preprocessing lays them out
+             # how mp4 frames are laid out (utils.video_io.subject_frames): a new layout rebuilds the cache
+             "decoder": "subject_frames:1" if source == "mp4" else "unused"}
     parts.update({d: _dir_digest(data_dir / d) for d in SOURCE_DIRS})
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

@@ -7,9 +7,10 @@
 A render of new audio is `<stem>.mp4` (the main output: the video with sound), with its companions
 beside it: `<stem>_silent.mp4`, `<stem>_face.mp4`, `<stem>_mouth.mp4`, `<stem>_sheet.png`,
 `<stem>_mouth_codes.npy`. By default `<stem>` is the audio file's stem (or the mouth codes' file) under
-`<model>/train/ours_None/renders/`; `--out PATH` picks the main file. When any of these files exists the run stops before rendering, unless `overwrite`. The main name
-is claimed at once (an empty file created exclusively), so two runs started together cannot both take
-it; every file is written atomically, so a failed run leaves what was there before.
+`<model>/train/ours_None/renders/`; `--out PATH` picks the main file. When any of these files exists,
+the run stops before rendering, unless `overwrite`. The main name is claimed at once (an empty file
+created exclusively), so two runs started together cannot both take it; every file is written
+atomically, so a failed run leaves what was there before.
 --eval and the training-split render keep their fixed names (renders/out*.mp4; see split_render_paths):
 they are the model's own evaluation and are rewritten on each run.
 """
