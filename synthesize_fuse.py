@@ -4,11 +4,15 @@
     python synthesize_fuse.py -S data/<ID> -M output/<ID> --use_train --audio speech.wav
     python synthesize_fuse.py -S data/<ID> -M output/<ID> --use_train --audio speech_ph.npy   # precomputed
 
-Outputs go to output/<ID>/{test,train}/ours_None/: renders/out.mp4, renders/out_with_audio.mp4,
-gt/out.mp4 (with --eval), and unless --fast renders/out_face.mp4, renders/out_mouth.mp4,
+New audio: output/<ID>/train/ours_None/renders/<audio stem>.mp4 (with sound; --out PATH.mp4 chooses
+it), beside it <stem>_silent.mp4, <stem>_mouth_codes.npy and unless --fast <stem>_face.mp4,
+<stem>_mouth.mp4, <stem>_sheet.png. An existing render is never replaced without --overwrite.
+--eval and the training split (no --audio) write output/<ID>/{test,train}/ours_None/: renders/out.mp4,
+renders/out_with_audio.mp4, gt/out.mp4, and unless --fast renders/out_face.mp4, renders/out_mouth.mp4,
 renders/side_by_side.mp4 (render | ground truth | error) and contact_sheet.png; with --eval also
-metrics.json and metrics.md. New audio is featurised with the extractor the model was trained with
-(cfg_args.json); audio longer than the training track replays its poses forwards and backwards.
+metrics.json and metrics.md (these are rewritten on each run). New audio is featurised with the
+extractor the model was trained with (cfg_args.json); audio longer than the training track replays its
+poses forwards and backwards.
 """
 from __future__ import annotations
 
@@ -38,7 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max_frames", type=int, default=0, help="render at most this many frames (0 = all)")
     s.add_argument("--mouth_codes", default="",
                    help="drive the lips with these mouth codes ([frames, M] .npy, raw units, e.g. an edited "
-                        "renders/mouth_codes.npy of an earlier render) instead of predicting them from the audio")
+                        "<stem>_mouth_codes.npy or renders/mouth_codes.npy of an earlier render) instead of "
+                        "predicting them from the audio")
+    s.add_argument("--lpips_weights", default="", help="--eval: also LPIPS, with the weights in this folder "
+                   "(alexnet-owt-7be5be79.pth, lpips' alex.pth); without it LPIPS is listed as skipped")
+    s.add_argument("--out", default="", help="new-audio render: the mp4 with sound (default: "
+                   "<model>/train/ours_None/renders/<audio stem>.mp4); companions are named beside it")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing new-audio render of that name")
     s.add_argument("--quiet", action="store_true", help="only warnings")
     return p
 
@@ -77,6 +87,7 @@ def _audio_inputs(path: Path, kinds: list[str]) -> tuple[dict[str, np.ndarray], 
         feats = {kind: extract_features(samples, kind).array for kind in kinds}
         sound = path
     arrays = {k: np.ascontiguousarray(v.transpose(0, 2, 1), dtype=np.float32) for k, v in feats.items()}  # [T, C, W]
+    _warn_if_short(path, min(len(a) for a in arrays.values()))
     if len({len(a) for a in arrays.values()}) != 1:
         raise ValueError(f"{path}: the feature files cover different frame counts "
                          f"{ {k: len(a) for k, a in arrays.items()} }")
@@ -93,6 +104,12 @@ def _cut_audio(src: Path, start_s: float, duration_s: float, out: Path) -> Path:
     return out
 
 
+def _warn_if_short(path: Path, n_frames: int, min_seconds: float = 0.5) -> None:
+    if n_frames < min_seconds * 25:
+        logging.warning("%s is only %.2f s (%d frames): too short for the lips to show speech (give at least %.1f s)",
+                        path, n_frames / 25, n_frames, min_seconds)
+
+
 def _load_mouth_codes(path: Path, names: list[str]) -> np.ndarray:
     """A saved [T, M] mouth-code array (raw units, the columns of `names`)."""
     if not path.is_file():
@@ -103,7 +120,7 @@ def _load_mouth_codes(path: Path, names: list[str]) -> np.ndarray:
     return codes.astype(np.float32)
 
 
-def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], args, desc: str):
+def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], args, desc: str, lpips=None):
     """Render `n_frames` of `seq` into the videos named in `paths` (out, face, mouth, gt, side).
 
     Returns (FrameMetrics or None, contact-sheet tiles, seconds spent rendering).
@@ -116,7 +133,7 @@ def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], arg
 
     device = renderer.face.means.device
     writers = {k: VideoWriter(p) for k, p in paths.items()}
-    metrics = FrameMetrics() if "gt" in writers else None
+    metrics = FrameMetrics(lpips=lpips) if "gt" in writers else None
     parts = "face" in writers
     sheet, sheet_every = [], max(n_frames // 8, 1)
     render_seconds = 0.0
@@ -184,13 +201,42 @@ def _landmark_scores(render: Path, gt: Path) -> dict:
     return {k: v for k, v in scores.items() if k != "frames"}
 
 
+def output_paths(args: argparse.Namespace):
+    """Where this run writes: a new-audio render is claimed under its own name (utils/render_paths.py)."""
+    from utils.render_paths import claim_render_paths, default_render_path, render_paths, split_render_paths
+
+    driver = args.audio or (args.mouth_codes if not args.eval else "")  # what a new render is named after
+    if driver:
+        stem = Path(driver).stem
+        if args.audio and Path(args.audio).suffix == ".npy":
+            stem = stem.rsplit("_", 1)[0]  # speech_ph.npy -> speech
+        return claim_render_paths(args.out or default_render_path(args.model_path, stem), args.overwrite)
+    if args.out:
+        render_paths(args.out)  # a bad name is reported first
+        raise ValueError("--out names a render of new audio or mouth codes; --eval and the training split write "
+                         f"to {Path(args.model_path)}/{{test,train}}/ours_None/")
+    split = "train" if (args.use_train or not args.eval) else "val"
+    return split_render_paths(Path(args.model_path) / ("test" if split == "val" else "train") / "ours_None")
+
+
 def synthesize(args: argparse.Namespace) -> dict:
+    """Render, after claiming the output names; a failed run gives back the names it claimed."""
+    paths = output_paths(args)
+    try:
+        return render(args, paths)
+    except BaseException:
+        paths.release()
+        raise
+
+
+def render(args: argparse.Namespace, out) -> dict:
+    """One render into the files of `out` (utils.render_paths.RenderPaths)."""
     from gaussian_renderer.fused import FusedRenderer
     from scene.dataset import load_subject
     from scene.sequence import RenderSequence
     from utils.general_utils import resolve_device
     from utils.io_utils import save_json, save_npy, save_text
-    from utils.metrics import markdown_table
+    from utils.metrics import load_lpips_metric, markdown_table
     from utils.video_io import mux_audio
 
     model = extract_group(args, ModelParams)
@@ -240,22 +286,22 @@ def synthesize(args: argparse.Namespace) -> dict:
         seq.mouth_codes = torch.from_numpy(codes[:len(seq)]).to(device)
     n_frames = len(seq) if args.max_frames <= 0 else min(len(seq), args.max_frames)
     out_dir = model_path / ("test" if split == "val" else "train") / "ours_None"
-    render_dir, gt_dir = out_dir / "renders", out_dir / "gt"
-    render_dir.mkdir(parents=True, exist_ok=True)
+    render_dir = out.silent.parent
     extras = not args.fast
-    paths = {"out": render_dir / "out.mp4"}
+    paths = {"out": out.silent}
     if extras:
-        paths.update(face=render_dir / "out_face.mp4", mouth=render_dir / "out_mouth.mp4")
+        paths.update(face=out.face, mouth=out.mouth)
     if seq.has_gt:
-        gt_dir.mkdir(parents=True, exist_ok=True)
-        paths["gt"] = gt_dir / "out.mp4"
+        paths["gt"] = out.gt
         if extras:
-            paths["side"] = render_dir / "side_by_side.mp4"
+            paths["side"] = out.side
+    lpips, lpips_skipped = load_lpips_metric(args.lpips_weights, device) if seq.has_gt else (None, None)
+    skipped = {"lpips": lpips_skipped} if lpips_skipped else {}
     t_start = time.time()
     desc = "render (mouth codes from audio)" if codes is not None and not args.mouth_codes else "render"
-    metrics, sheet, render_seconds = _render_pass(renderer, seq, n_frames, data, paths, args, desc)
+    metrics, sheet, render_seconds = _render_pass(renderer, seq, n_frames, data, paths, args, desc, lpips)
     if codes is not None:
-        save_npy(render_dir / "mouth_codes.npy", codes[:n_frames])
+        save_npy(out.codes, codes[:n_frames])
 
     # sound: the val frames' stretch of aud.wav, or the new audio
     muxed = None
@@ -265,7 +311,7 @@ def synthesize(args: argparse.Namespace) -> dict:
             first = int(data.img_ids[seq.rows[0]])
             sound = _cut_audio(data_dir / "aud.wav", first / fps, n_frames / fps, out_dir / "audio.wav")
         if sound is not None:
-            muxed = mux_audio(render_dir / "out.mp4", sound, render_dir / "out_with_audio.mp4")
+            muxed = mux_audio(out.silent, sound, out.main)
         else:
             logging.warning("no audio to mux (no audio given, or precomputed features without a matching audio file)")
     except RuntimeError as e:  # no ffmpeg on this machine (imageio-ffmpeg missing)
@@ -275,27 +321,35 @@ def synthesize(args: argparse.Namespace) -> dict:
 
         from utils.io_utils import atomic_path
 
-        with atomic_path(out_dir / "contact_sheet.png") as tmp:
+        with atomic_path(out.sheet) as tmp:
             cv2.imwrite(str(tmp), cv2.cvtColor(np.concatenate(sheet, axis=1), cv2.COLOR_RGB2BGR))
     result = {"split": split, "frames": n_frames, "render_fps": round(n_frames / max(render_seconds, 1e-9), 1),
-              "out": str(render_dir / "out.mp4"), "out_with_audio": str(muxed) if muxed else None,
+              "out": str(out.silent), "out_with_audio": str(muxed) if muxed else None,
               "device": str(device),
               "lips_driven_by": ("mouth codes from " + (str(args.mouth_codes) if args.mouth_codes else "the audio")
                                  if codes is not None else "the motion nets' audio path")}
+    out.release()  # the claimed name of the sound version when no sound could be muxed
     if metrics is not None:
         result.update(metrics.summary())
-        if extras:
-            result.update(_landmark_scores(paths["out"], paths["gt"]))
+        scores = _landmark_scores(paths["out"], paths["gt"]) if extras else {}
+        result.update(scores)
+        if not scores:
+            why = "mediapipe is not installed" if extras else "--fast (no landmark pass)"
+            skipped.update(lmd=why, mouth_open_corr=why)
         if extras and renderer.uses_mouth_codes and not args.mouth_codes:
             # the upper bound: the same frames driven by their own mouth codes (what a perfect audio model gives)
             own = RenderSequence.eval_split(data)
-            own_paths = {"out": render_dir / "out_own_codes.mp4", "gt": gt_dir / "out.mp4"}
-            own_metrics, _, _ = _render_pass(renderer, own, n_frames, data, own_paths, args, "render (own mouth codes)")
+            own_paths = {"out": render_dir / "out_own_codes.mp4", "gt": out.gt}
+            own_metrics, _, _ = _render_pass(renderer, own, n_frames, data, own_paths, args, "render (own mouth codes)",
+                                             lpips)
             result["own_codes"] = {**own_metrics.summary(), **_landmark_scores(own_paths["out"], paths["gt"])}
         result["wall_seconds"] = round(time.time() - t_start, 2)
+        result["skipped"] = skipped
         save_json(out_dir / "metrics.json", result)
-        save_text(out_dir / "metrics.md", markdown_table(_flat(result)))
+        save_text(out_dir / "metrics.md", markdown_table({**_flat({k: v for k, v in result.items() if k != "skipped"}),
+                                                          "skipped": skipped}))
     result["wall_seconds"] = round(time.time() - t_start, 2)
+    result["written"] = [str(p) for p in out.written()]
     return result
 
 
@@ -322,14 +376,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = synthesize(args)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{result['frames']} frames -> {result['out_with_audio'] or result['out']}  "
+    print(f"{result['frames']} frames -> {result['out_with_audio'] or result['out']}"
+          f"{' (with sound)' if result['out_with_audio'] else ' (no sound)'}  "
           f"(render loop {result['render_fps']} FPS, {result['wall_seconds']} s end to end)")
-    for k in ("psnr", "ssim", "face_psnr", "face_ssim", "lmd", "mouth_open_corr"):
+    groups: dict[str, list[str]] = {}
+    for path in map(Path, result["written"]):
+        groups.setdefault(str(path.parent), []).append(path.name)
+    print("wrote: " + "; ".join(f"{folder}/ {', '.join(names)}" for folder, names in groups.items()))
+    for k in ("psnr", "ssim", "face_psnr", "face_ssim", "lpips", "face_lpips", "lmd", "mouth_open_corr"):
         if result.get(k) is not None:
             print(f"  {k}: {result[k]:.4f}")
+    for k, why in result.get("skipped", {}).items():
+        print(f"  {k}: skipped ({why})")
     own = result.get("own_codes", {})
     if own:
         print("  with the frames' own mouth codes (upper bound): "
@@ -338,4 +399,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from utils.quiet_logs import quiet_third_party_logs
+
+    quiet_third_party_logs()  # MediaPipe / TFLite / absl lines off the terminal
     sys.exit(main())

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"\ninterrupted: checkpoint saved in {model.model_path}; run the same command to resume", file=sys.stderr)
             return 130
-        except FileNotFoundError as e:
+        except (FileNotFoundError, ValueError) as e:  # e.g. a checkpoint that is not plain data
             print(f"error: {e}", file=sys.stderr)
             return 1
         print(f"[{stage}] {summary['status']} at iteration {summary['end']}/{summary['iterations']}"
@@ -139,4 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from utils.quiet_logs import quiet_third_party_logs
+
+    quiet_third_party_logs()  # MediaPipe / TFLite / absl lines off the terminal
     sys.exit(main())

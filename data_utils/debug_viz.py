@@ -97,9 +97,9 @@ def plot_tracks(data_dir: Path, out: Path) -> bool:
         return False
     fig, axes = plt.subplots(3, 1, figsize=(12, 9), sharex=True)
     if has_pose:
-        import torch
+        from utils.io_utils import load_checkpoint
 
-        tp = torch.load(d / "track_params.pt", weights_only=False)
+        tp = load_checkpoint(d / "track_params.pt")
         t = np.arange(len(tp["euler"])) / 25.0
         for k, name in enumerate(("pitch (x)", "yaw (y)", "roll (z)")):
             axes[0].plot(t, np.degrees(tp["euler_raw"][:, k].numpy()), lw=0.5, alpha=0.5, color=f"C{k}")

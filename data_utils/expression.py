@@ -29,7 +29,7 @@ from data_utils.landmarks import load_landmarks
 from data_utils.mesh_topology import (CHEEKS, CHIN, EYE_CORNERS, LEFT_BROW_UPPER, LEFT_EYE_EAR, LIP_INNER_MID,
                                       NOSE_TIP, RIGHT_BROW_UPPER, RIGHT_EYE_EAR, RIGID)
 from data_utils.pose_math import umeyama
-from utils.io_utils import load_json, save_json, save_text, save_torch
+from utils.io_utils import load_checkpoint, load_json, save_json, save_text, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def run_expression(data_dir: Path, force: bool = False, source: str = "auto", op
     width, height = frame_size(data_dir)
     points = load_landmarks(data_dir)
     track = data_dir / "track_params.pt"
-    params = torch.load(track, weights_only=False) if track.is_file() else None
+    params = load_checkpoint(track) if track.is_file() else None
     has_canonical = params is not None and "canonical" in params   # the BFM tracker writes none
     canonical = params["canonical"].double().numpy() if has_canonical else build_canonical(points)
     aligned = normalise_pose(points, canonical)

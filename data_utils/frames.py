@@ -13,15 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from utils.io_utils import atomic_path, load_json, save_json
-from utils.video_io import extract_audio, ffmpeg_exe, probe_video
+from utils.video_io import FrameTiming, extract_audio, probe_video, subject_frames, video_start
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +28,7 @@ SAMPLE_RATE = 16000
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 TRAIN_FRACTION = (10, 11)  # train = first int(N * 10 / 11) frames, as upstream
 FRAMES_META = "frames.json"
+JPEG_QUALITY = 95  # 43.9 dB PSNR to the decoded frame on cnn2 (ffmpeg -q:v 1, used before: 42.0 dB)
 
 
 class PreprocessError(ValueError):
@@ -104,30 +103,51 @@ def frames_complete(data_dir: Path) -> bool:
     return n > 0 and frame_path(data_dir, 0).is_file() and frame_path(data_dir, n - 1).is_file()
 
 
-def _ffmpeg_frames(video: Path, out_dir: Path, jpeg_q: int, expected: int, progress: bool) -> tuple[int, str]:
-    """ffmpeg -> out_dir/<i>.jpg at 25 fps with a tqdm bar fed by ffmpeg's -progress lines."""
+def _write_jpgs(frames, out_dir: Path, expected: int, progress: bool, workers: int = 2) -> int:
+    """Encode frames to out_dir/<i>.jpg (a few in flight at a time); returns how many were written."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
 
-    cmd = [ffmpeg_exe(), "-nostdin", "-y", "-v", "error", "-progress", "pipe:1", "-i", str(video),
-           "-vf", f"fps={FPS}", "-qmin", "1", "-q:v", str(jpeg_q), "-start_number", "0", str(out_dir / "%d.jpg")]
-    with tempfile.TemporaryFile("w+") as err, \
-            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True) as proc, \
-            tqdm(total=expected, desc="frames", unit="frame", disable=not progress) as bar:
-        for line in proc.stdout:
-            if line.startswith("frame="):
-                bar.update(max(int(line.split("=", 1)[1]) - bar.n, 0))
-        proc.wait()
-        err.seek(0)
-        return proc.returncode, err.read()
+    def write(i: int, rgb: np.ndarray) -> None:
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise PreprocessError(f"Cannot encode frame {i} as JPEG")
+        (out_dir / f"{i}.jpg").write_bytes(buf.tobytes())
+
+    n = 0
+    with ThreadPoolExecutor(workers) as pool, tqdm(total=expected, desc="frames", unit="frame",
+                                                   disable=not progress) as bar:
+        pending: deque = deque()
+        for n, rgb in enumerate(frames, start=1):
+            pending.append(pool.submit(write, n - 1, rgb))
+            while len(pending) > 2 * workers or (pending and pending[0].done()):
+                pending.popleft().result()
+                bar.update(1)
+        while pending:
+            pending.popleft().result()
+            bar.update(1)
+    return n
 
 
-def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, jpeg_q: int = 1,
-               progress: bool = True) -> str:
-    """Extract every frame at 25 fps to `ori_imgs/<i>.jpg` (0-based, unpadded; ffmpeg -q:v 1 as upstream).
+def frame_timing(data_dir: Path) -> FrameTiming | None:
+    """How task 2 laid out the frames (frames.json), for decoding <ID>.mp4 the same way elsewhere."""
+    meta = Path(data_dir) / FRAMES_META
+    if not meta.is_file():
+        return None
+    m = load_json(meta)
+    return FrameTiming(int(m["n_frames"]), float(m.get("video_start", 0.0)))
 
-    A video at another rate is resampled (ffmpeg fps filter: frames are picked by timestamp, so the
-    audio stays aligned) with a warning. A truncated file is decoded as far as it goes, with a warning.
-    Frames go to a temporary folder first; `frames.json` is written last and marks the step complete.
+
+def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, progress: bool = True) -> str:
+    """Decode every frame at 25 fps to `ori_imgs/<i>.jpg` (0-based, unpadded, JPEG quality 95).
+
+    Frames come from `utils.video_io.subject_frames`, the decoder the trainer's cache also uses on
+    <ID>.mp4, so both agree frame for frame. A video at another rate is resampled (frames picked by
+    timestamp, so the audio stays aligned) with a warning. A truncated file is decoded as far as it
+    goes, with a warning. Frames go to a temporary folder first; `frames.json` is written last and
+    marks the step complete (with where the video starts in the file: another decoder needs it).
     """
     data_dir = Path(data_dir)
     video = Path(video) if video is not None else data_dir / f"{data_dir.name}.mp4"
@@ -144,18 +164,18 @@ def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, j
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir()
     try:
-        expected = int(round(info.duration * FPS))
-        returncode, stderr = _ffmpeg_frames(video, tmp_dir, jpeg_q, expected, progress)
-        n = len(list(tmp_dir.glob("*.jpg")))
+        video_s = _video_seconds(video, info.duration)
+        expected = int(round(video_s * FPS))
+        try:
+            n = _write_jpgs(subject_frames(video), tmp_dir, expected, progress)
+        except (OSError, RuntimeError) as e:  # ffmpeg gave up on a damaged file before the first frame
+            raise PreprocessError(f"Could not decode {video}: {str(e).strip().splitlines()[0]}; the file is "
+                                  f"truncated or not a video; re-export it") from e
         if n == 0:
-            last = (stderr.strip().splitlines() or ["no frames decoded"])[-1]
-            raise PreprocessError(f"Could not decode any frame from {video} ({last})")
-        if returncode != 0 or stderr.strip():
-            log.warning("ffmpeg reported errors while decoding %s (truncated or damaged file?): %s",
-                        video, (stderr.strip().splitlines() or [""])[-1])
+            raise PreprocessError(f"Could not decode any frame from {video}: the file is truncated or not a video")
         if n < expected - 2:
-            log.warning("%s: decoded %d frames but its header says %.2f s = %d frames: the file looks "
-                        "truncated; using the %d decoded frames", video, n, info.duration, expected, n)
+            log.warning("%s: decoded %d frames but its header says %.2f s of video = %d frames: the file looks "
+                        "truncated; using the %d decoded frames", video, n, video_s, expected, n)
         for i in range(n):
             os.replace(tmp_dir / f"{i}.jpg", frame_path(data_dir, i))
         for stale in out_dir.glob("*.jpg"):  # frames left from an earlier, longer run
@@ -165,9 +185,27 @@ def run_frames(data_dir: Path, force: bool = False, video: Path | None = None, j
         shutil.rmtree(tmp_dir, ignore_errors=True)
     save_json(data_dir / FRAMES_META, {"n_frames": n, "fps": FPS, "width": info.width, "height": info.height,
                                        "source": str(video), "source_fps": info.fps,
-                                       "source_duration": info.duration, "has_audio": info.has_audio})
+                                       "source_duration": info.duration, "has_audio": info.has_audio,
+                                       "video_start": _video_start(video)})
     note = f" (resampled from {info.fps:g} fps)" if abs(info.fps - FPS) > 0.01 else ""
     return f"frames: {n} frames {info.width}x{info.height} at {FPS} fps{note} -> ori_imgs/"
+
+
+def _video_seconds(video: Path, container_s: float) -> float:
+    """The video stream's length from the header (the container's may be longer: a longer audio track)."""
+    cap = cv2.VideoCapture(str(video))
+    try:
+        count, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return count / fps if count > 0 and fps > 0 else container_s
+
+
+def _video_start(video: Path) -> float:
+    try:
+        return video_start(video)
+    except (RuntimeError, ValueError):  # no ffmpeg here (OpenCV decoded the frames: they start at 0 for it too)
+        return 0.0
 
 
 # ----------------------------------------------------------------------------- task 1: audio

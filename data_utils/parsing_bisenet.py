@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from data_utils.parsing import BACKGROUND, CLOTH, FACE, HAIR, MOUTH, NECK, labels_to_parsing
+from utils.io_utils import load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +198,9 @@ def load_bisenet(weights: str | Path | None = None, device: str | torch.device =
     if not path.is_file():
         raise FileNotFoundError(
             f"BiSeNet weights not found: {path}. Put face-parsing.PyTorch's 79999_iter.pth at "
-            f"{DEFAULT_WEIGHTS} or pass --weights PATH (or use the default backend: --backend mediapipe)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+            f"{DEFAULT_WEIGHTS} or give its path (process.py --bisenet_weights PATH), or use the default "
+            f"MediaPipe parsing (process.py --parsing mediapipe)")
+    state = load_checkpoint(path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}

@@ -8,22 +8,22 @@ Usage:
 
 Outputs go beside the video (or --data_dir) with the upstream names. Tasks (--task N runs one):
   1 audio       aud.wav, aud_train.wav, aud_novel.wav + features (aud_<postfix>.npy, one row a frame)
-  2 frames      ori_imgs/<i>.jpg at 25 fps
+  2 frames      ori_imgs/<i>.jpg at 25 fps, frames.json
   3 landmarks   ori_imgs/<i>.npy [478,3], ori_imgs/<i>.lms (iBUG 68), landmarks.npy, blendshapes.npy
   4 head pose   track_params.pt, transforms_train.json, transforms_val.json
   5 parsing     parsing/<i>.png
-  6 images      teeth_mask/<i>.npy (.png with --compact), bc.jpg, gt_imgs/, torso_imgs/, bg/ (the last three skipped by --compact)
+  6 images      three steps: teeth (teeth_mask/<i>.npy, .png with --compact), background (bc.jpg),
+                derived images (gt_imgs/, torso_imgs/, bg/; skipped by --compact)
   7 expression  au.csv, 3dmm.pt
-  9 debug       debug/contact_sheet.png, debug/tracks.png (also with --debug)
-A full run does task 2 before task 1 (the audio features are cut to the frame count). Each step
-skips work whose outputs are complete; --force redoes it. Writes are atomic: after Ctrl-C, rerun
-the same command to resume.
+  9 debug       debug/contact_sheet.png, debug/tracks.png (not in a full run unless --debug)
+A full run does tasks 2, 1, 3, 4, 5, 6, 7 (2 before 1: the audio features are cut to the frame
+count) and prints one line per step. Each step skips work whose outputs are complete; --force redoes
+it. Writes are atomic: after Ctrl-C, rerun the same command to resume. The input is never modified.
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import resource
 import sys
 import time
@@ -33,8 +33,6 @@ from typing import Callable
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("GLOG_minloglevel", "2")       # quiet MediaPipe's C++ logging
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from data_utils.frames import NoAudioError, PreprocessError, check_video  # noqa: E402
 from utils.io_utils import save_json  # noqa: E402
@@ -135,10 +133,11 @@ def process(video: Path, data_dir: Path, tasks: list[int], args: argparse.Namesp
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="process.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.split("\n\n")[1:2]))
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     p.add_argument("video", type=Path, help="input video, usually data/<ID>/<ID>.mp4 (never modified)")
     p.add_argument("--data_dir", type=Path, default=None, help="output folder (default: the video's folder)")
-    p.add_argument("--task", type=int, default=-1, choices=[-1, *sorted(NAMES)], help="run one task (-1 = all)")
+    p.add_argument("--task", type=int, default=-1, choices=[-1, *sorted(NAMES)],
+                   help="run one task (-1 = all, see the list below; 9 = the debug plots)")
     p.add_argument("--force", action="store_true", help="redo steps whose outputs exist")
     p.add_argument("--compact", action="store_true", help="skip gt_imgs/, torso_imgs/, bg/ (the trainer rebuilds them) and write teeth masks as PNG")
     p.add_argument("--debug", action="store_true", help="also write debug/contact_sheet.png and debug/tracks.png")
@@ -150,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="landmark detector (auto: Tasks FaceLandmarker if its .task file is cached, else legacy)")
     p.add_argument("--max_gap", type=int, default=5, help="longest run of face-less frames to interpolate")
     p.add_argument("--tracker", default="mediapipe", choices=["mediapipe", "bfm"], help="head-pose tracker")
-    p.add_argument("--bfm_dir", type=Path, default=None, help="folder with 3DMM_info.npy (bfm tracker)")
+    p.add_argument("--bfm_dir", type=Path, default=None, help="folder with 3DMM_info.npz and lands_info.txt (bfm tracker)")
     p.add_argument("--focal", type=float, default=None, help="fixed focal in pixels (default: searched)")
     p.add_argument("--smooth_window", type=int, default=9, help="pose smoothing window in frames (1 = off)")
     p.add_argument("--parsing", default="mediapipe", choices=["mediapipe", "bisenet"], help="face parsing backend")
@@ -187,11 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t0
     save_json(data_dir / "process_log.json", {"video": str(video), "tasks": tasks, "seconds": round(total, 2),
                                               "peak_rss_mb": round(peak_rss_mb(), 1), "steps": report})
-    print(f"done: {len(report)} steps in {total:.1f} s, peak RAM {peak_rss_mb():.0f} MiB -> {data_dir}")
+    print(f"done: {len(tasks)} tasks ({len(report)} steps) in {total:.1f} s, peak RAM {peak_rss_mb():.0f} MiB "
+          f"-> {data_dir}")
     if info is not None and not info.has_audio:
         print(f"WARNING: no audio track in {video}: aud.wav and audio features were not made", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
+    from utils.quiet_logs import quiet_third_party_logs
+
+    quiet_third_party_logs()  # MediaPipe / TFLite / absl lines off the terminal
     sys.exit(main())

@@ -20,20 +20,21 @@ from gaussian_renderer.render import Views, composite, render_face, render_mouth
 from scene.audio_to_mouth import ARTIFACT, AudioToMouth, load_audio_to_mouth
 from scene.gaussian_model import GaussianModel
 from scene.motion_net import FaceMotionNet, MouthMotionNet
+from utils.io_utils import load_checkpoint
 
 
 def _latest_checkpoint(model_path: Path) -> tuple[Path, dict]:
     """The fuse checkpoint, or the face + mouth checkpoints when fusion has not run."""
     fuse = model_path / "chkpnt_fuse_latest.pth"
     if fuse.is_file():
-        return fuse, torch.load(fuse, map_location="cpu", weights_only=False)["branches"]
+        return fuse, load_checkpoint(fuse)["branches"]
     branches = {}
     for stage in ("face", "mouth"):
         path = model_path / f"chkpnt_{stage}_latest.pth"
         if not path.is_file():
             raise FileNotFoundError(f"No trained model in {model_path}: {path.name} is missing "
                                     f"(train it with: python train.py -s data/<ID> -m {model_path})")
-        branches[stage] = torch.load(path, map_location="cpu", weights_only=False)["branches"][stage]
+        branches[stage] = load_checkpoint(path)["branches"][stage]
     return model_path / "chkpnt_face_latest.pth", branches
 
 

@@ -336,11 +336,13 @@ def load_audio_to_mouth(path) -> tuple[AudioToMouth, dict]:
     """(model, the saved dict) from save_audio_to_mouth's file."""
     from pathlib import Path
 
+    from utils.io_utils import load_checkpoint
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: train the audio-to-mouth model first "
                                 f"(python train.py -s data/<ID> -m {path.parent} --stage lips)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_checkpoint(path)  # data only (weights_only); a crafted file is refused in one line
     return AudioToMouth.from_export(blob["model"]), blob
 
 

@@ -93,30 +93,28 @@ def source_signature(data_dir: Path, img_ids: np.ndarray, size_wh: tuple[int, in
     parts = {"version": CACHE_VERSION, "size": list(size_wh), "source": source, "bg_method": bg_method(),
              "img_ids": hashlib.sha1(np.asarray(img_ids, np.int64).tobytes()).hexdigest(),
              "bc": _file_digest(data_dir / "bc.jpg"),
-             "video": _file_digest(sf.subject_video(data_dir)) if source == "mp4" else "unused"}
+             "video": _file_digest(sf.subject_video(data_dir)) if source == "mp4" else "unused",
+             # how mp4 frames are laid out (utils.video_io.subject_frames): a new layout rebuilds the cache
+             "decoder": "subject_frames:1" if source == "mp4" else "unused"}
     parts.update({d: _dir_digest(data_dir / d) for d in SOURCE_DIRS})
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def _iter_video_frames(data_dir: Path, img_ids: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """(img_id, RGB frame) for the wanted ids, decoding <ID>.mp4 once in order (at 25 fps)."""
-    from utils.video_io import iter_frames, probe_video
+    """(img_id, RGB frame) for the wanted ids, decoding <ID>.mp4 once in order, exactly as preprocessing did
+    (utils.video_io.subject_frames with the layout from frames.json)."""
+    from data_utils.frames import frame_timing
+    from utils.video_io import subject_frames
 
     video = sf.subject_video(data_dir)
-    fps = probe_video(video).fps
     wanted = set(int(i) for i in img_ids)
     last = max(wanted)
-    frames = iter_frames(video, fps=25 if abs(fps - 25.0) > 0.01 else None)
     k = -1
-    try:
-        for k, frame in enumerate(frames):
-            if k in wanted:
-                yield k, frame
-            if k >= last:
-                return
-    finally:
-        frames.close()
-    raise ValueError(f"{video} has only {k + 1} frames at 25 fps but the transforms need frame {last}")
+    for k, frame in enumerate(subject_frames(video, frame_timing(data_dir))):  # to the end: it checks the count
+        if k in wanted:
+            yield k, frame
+    if k < last:
+        raise ValueError(f"{video} has only {k + 1} frames at 25 fps but the transforms need frame {last}")
 
 
 # ----------------------------------------------------------------------------- one frame
@@ -306,6 +304,8 @@ def build_cache(data_dir: Path, img_ids: np.ndarray, size_wh: tuple[int, int], n
                     row += 1
                 bar.update(len(chunk))
                 del chunk, results
+        for _ in frames:  # drain: the video decoder checks its frame count against frames.json at the end
+            pass
     finally:
         bar.close()
         for f in writers.values():

@@ -60,7 +60,8 @@ class FrameSampler:
         return int(self.rng.choice(np.flatnonzero(allowed)))
 
     def state_dict(self) -> dict:
-        return {"stack": list(self.stack), "rng": self.rng.bit_generator.state}
+        """Plain Python data (ints, strings, dicts), so a checkpoint loads with weights_only=True."""
+        return {"stack": [int(i) for i in self.stack], "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
         self.stack = [int(i) for i in state["stack"]]

@@ -24,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from utils.io_utils import load_checkpoint
+
 # Which preprocessing step writes what (data_utils/process.py; task names follow issue 3's order).
 PRODUCERS = {
     "transforms": "head pose and cameras (python data_utils/process.py data/<ID>/<ID>.mp4 --task 4)",
@@ -193,7 +195,7 @@ def read_3dmm(path: str | Path) -> dict[str, np.ndarray]:
     import torch
 
     path = require(path, "3dmm")
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = load_checkpoint(path)
     out = {}
     for key in SMIRK_KEYS:
         if key not in data:

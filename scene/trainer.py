@@ -32,7 +32,7 @@ from scene.sampling import FrameSampler, face_stage_rule, mouth_stage_rule
 from scene.schedule import face_schedule, fuse_schedule, mouth_schedule
 from scene.stages import (Conditioning, GaussianBranch, damp_green_mouth_gaussians, face_step, fuse_step, mouth_step,
                           prune_green_face_gaussians)
-from utils.io_utils import save_json, save_torch
+from utils.io_utils import load_checkpoint, save_json, save_torch
 from utils.loss_utils import psnr
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def load_branch(stage: str, data, cfg: TrainConfig, device: torch.device, mouth_
     path = checkpoint_path(Path(cfg.model.model_path), stage)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: train the {stage} stage first (train.py --stage {stage}).")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     planned = ckpt["config"].get(f"{stage}_iterations", 0)
     if ckpt["step"] < planned:
         raise FileNotFoundError(f"the {stage} stage stopped at iteration {ckpt['step']} of {planned} ({path}): "
@@ -283,7 +283,7 @@ def train_stage(stage: str, data, cfg: TrainConfig) -> dict:
     run = StageRun(stage, data, cfg, device)
     latest = checkpoint_path(model_path, stage)
     if latest.is_file():
-        run.load_state_dict(torch.load(latest, map_location="cpu", weights_only=False))
+        run.load_state_dict(load_checkpoint(latest))
         log.info("[%s] resuming from iteration %d (%s)", stage, run.step, latest)
     total = run.sched.iterations
     summary = {"stage": stage, "iterations": total, "start": run.step}

@@ -6,7 +6,7 @@
     python synthesize_fuse.py -S data/german20s -M output/german20s --use_train --audio drivers/cnn2_30s_ph.npy
     # 3. score renders against real videos (CPU, MediaPipe): NAME=RENDER.mp4:REAL.mp4
     python scripts/bench_lip_sync.py score \
-        "german20s <- cnn2=output/german20s/train/ours_None/renders/out.mp4:data/cnn2/cnn2.mp4" \
+        "german20s <- cnn2=output/german20s/train/ours_None/renders/cnn2_30s.mp4:data/cnn2/cnn2.mp4" \
         "cnn2 val=output/cnn2/test/ours_None/renders/out.mp4:output/cnn2/test/ours_None/gt/out.mp4" \
         --out docs/lip_sync_runs
 

@@ -8,13 +8,15 @@
 Steps, each skipped on a rerun when its outputs exist with the same settings:
   1 sample      without --video: data_utils/sample_subject.py writes <out>/data/hopper/hopper.mp4, a
                 synthetic talking head animated from Grace Hopper's portrait with built-in speech
-                (with --video: the clip is copied to <out>/data/<ID>/ and checked for a face)
-  2 process     python data_utils/process.py <out>/data/<ID>/<ID>.mp4 --compact
+                (with --video: MediaPipe checks your clip for a face; it is read where it is, never
+                copied or modified, so every message names your file)
+  2 process     python data_utils/process.py <video> --data_dir <out>/data/<ID> --compact
   3 train       python train.py -s <out>/data/<ID> -m <out>/model/<ID> --fast --device ...
   4 synthesize  python synthesize_fuse.py -S <out>/data/<ID> -M <out>/model/<ID> --use_train --audio <new audio>
+                --out <out>/result.mp4 --overwrite
                 (new audio: --audio, else the built-in second sentence <out>/sample/novel_speech.wav)
-Results: <out>/result.mp4 (the new-audio video with sound), <out>/result_sheet.jpg (frames from the
-most closed to the most open mouth, mouths enlarged below), <out>/result_lips.png (the lip gap and the
+Results: <out>/result.mp4 (the new-audio video with sound; result_silent.mp4 beside it), <out>/result_sheet.jpg
+(six frames spanning the most closed to the most open mouth, in time order, mouths enlarged below), <out>/result_lips.png (the lip gap and the
 loudness over time), <out>/demo_log.json (per-step wall and CPU seconds, the lip check). Tune the
 schedules in PRESETS.
 """
@@ -107,7 +109,10 @@ def run_command(name: str, argv: list[str], env: dict[str, str] | None = None) -
     """
     print(f"$ {' '.join(argv)}", flush=True)
     env = {**(env or {}), **os.environ, "PYTHONUNBUFFERED": "1"}
-    code = subprocess.call([sys.executable, *argv], cwd=REPO, env=env)
+    from utils.quiet_logs import unfiltered_stderr
+
+    # the step filters its own third-party log lines; its stderr stays in order with its stdout
+    code = subprocess.call([sys.executable, *argv], cwd=REPO, env=env, stderr=unfiltered_stderr())
     if code != 0:
         raise DemoError(f"step '{name}' failed (exit code {code}); see its message above, fix it and rerun "
                         "the same command to resume")
@@ -152,8 +157,7 @@ class Demo:
         self.data = self.out / "data" / self.sid
         self.model = self.out / "model" / self.sid
         self.sample_dir = self.out / "sample"
-        suffix = ".mp4" if args.video is None else (args.video.suffix.lower() or ".mp4")
-        self.video = self.data / f"{self.sid}{suffix}"
+        self.video = self.data / f"{self.sid}.mp4" if args.video is None else args.video.resolve()
         self.log_path = self.out / "demo_log.json"
         self.log = load_json(self.log_path) if self.log_path.is_file() and not args.force else {}
         self.result = self.out / "result.mp4"
@@ -207,12 +211,9 @@ class Demo:
             m = sample.meta
             return (f"sample subject {m['frames']} frames ({m['seconds']} s, {self.size}x{self.size}, with speech) "
                     f"-> {self.video}")
-        src = self.args.video
+        found = check_face(self.video)  # the user's file, read in place
         self.data.mkdir(parents=True, exist_ok=True)
-        if not (self.video.is_file() and self.video.stat().st_size == src.stat().st_size):
-            shutil.copyfile(src, self.video)
-        found = check_face(self.video)
-        return f"copied {src} -> {self.video} (face found in {found} of 5 checked frames)"
+        return f"{self.video}: face found in {found} of 5 checked frames"
 
     # 2
     def process_key(self) -> list[str]:
@@ -221,7 +222,8 @@ class Demo:
 
     def process(self) -> str:
         redo = ["--force"] if self._stale("process", self.process_key()) else []
-        run_command("process", ["data_utils/process.py", str(self.video), "--compact", *redo], self.preset["env"])
+        run_command("process", ["data_utils/process.py", str(self.video), "--data_dir", str(self.data), "--compact",
+                                *redo], self.preset["env"])
         return f"processed -> {self.data}"
 
     # 3
@@ -251,18 +253,17 @@ class Demo:
 
     def synthesize_args(self, audio: Path) -> list[str]:
         return ["synthesize_fuse.py", "-S", str(self.data), "-M", str(self.model), "--use_train",
-                "--audio", str(audio), *self.preset["synthesize"], "--device", self.device]
+                "--audio", str(audio), "--out", str(self.result), "--overwrite", *self.preset["synthesize"],
+                "--device", self.device]
 
     def synthesize(self, audio: Path) -> str:
         run_command("synthesize", self.synthesize_args(audio), self.preset["env"])
-        rendered = self.model / "train" / "ours_None" / "renders"
-        made = rendered / "out_with_audio.mp4"
-        if not made.is_file():
-            made = rendered / "out.mp4"
+        silent = self.result.with_name(f"{self.result.stem}_silent.mp4")
+        if not self.result.is_file() and silent.is_file():
             print(f"WARNING: no audio could be muxed; {self.result} has no sound", file=sys.stderr)
-        if not made.is_file():
-            raise DemoError(f"synthesis finished but wrote no video under {rendered}")
-        shutil.copyfile(made, self.result)
+            shutil.copyfile(silent, self.result)
+        if not self.result.is_file():
+            raise DemoError(f"synthesis finished but wrote no {self.result}")
         track = measure_lips(self.result, audio)
         contact_sheet(self.result, self.out / "result_sheet.jpg", frames=track.spanning(SHEET_FRAMES))
         plot_lip_track(track, self.out / "result_lips.png",
@@ -324,4 +325,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from utils.quiet_logs import quiet_third_party_logs
+
+    quiet_third_party_logs()  # MediaPipe / TFLite / absl lines off the terminal
     sys.exit(main())

@@ -17,7 +17,7 @@ t0=$(now)
 python train.py -s "$data" -m "$model" $(preset train) --device cuda --quiet > "$OUT/train.log" 2>&1
 t1=$(now)
 python synthesize_fuse.py -S "$data" -M "$model" --use_train --audio "$audio" $(preset synthesize) --device cuda --quiet \
-  > "$OUT/synthesize.log" 2>&1
+  --out "$OUT/result.mp4" --overwrite > "$OUT/synthesize.log" 2>&1
 t2=$(now)
 python scripts/lip_motion.py -S "$data" -M "$model" --json "$OUT/lip_motion.json" > "$OUT/lip_motion.log" 2>&1
 python - "$t0" "$t1" "$t2" "$model" "$(preset train)" <<'EOF' | tee "$OUT/gpu_demo.json"
@@ -33,6 +33,6 @@ print(json.dumps({"train_seconds": round(t1 - t0, 1), "synthesize_seconds": roun
 EOF
 tail -n 3 "$OUT"/*.log
 python scripts/slim_model.py "$model" "slim/$(basename "$model")"
-cp "$model"/train/ours_None/renders/out.mp4 "$OUT/result_no_sound.mp4" 2>/dev/null
+mv "$OUT/result_silent.mp4" "$OUT/result_no_sound.mp4" 2>/dev/null
 tar -czf "$OUT/model_slim.tar.gz" slim
 ls -la "$OUT"

@@ -69,9 +69,9 @@ collect)
     cp $m/test/ours_None/metrics.json back/$name/metrics_val.json 2>/dev/null
     if [ "$driver" != "-" ]; then
       python synthesize_fuse.py -S data/$subject -M $m --use_train --audio drivers/${driver}_ph.npy --fast --quiet \
-        > back/$name/cross.log 2>&1
-      cp $m/train/ours_None/renders/out.mp4 back/$name/cross.mp4 2>/dev/null
-      cp $m/train/ours_None/renders/mouth_codes.npy back/$name/cross_codes.npy 2>/dev/null
+        --out back/$name/cross.mp4 --overwrite > back/$name/cross.log 2>&1
+      [ -f back/$name/cross.mp4 ] || mv back/$name/cross_silent.mp4 back/$name/cross.mp4 2>/dev/null  # no ffmpeg here
+      mv back/$name/cross_mouth_codes.npy back/$name/cross_codes.npy 2>/dev/null
     fi
     python scripts/lip_motion.py -S data/$subject -M $m --split val --batch_size 32 --json back/$name/lip_motion_val.json \
       > /dev/null 2>&1

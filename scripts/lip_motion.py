@@ -113,4 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from utils.quiet_logs import quiet_third_party_logs
+
+    quiet_third_party_logs()  # MediaPipe / TFLite / absl lines off the terminal
     sys.exit(main())

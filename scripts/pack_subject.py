@@ -5,7 +5,8 @@
 
 Packed (everything the trainer reads that it cannot rebuild):
     <ID>.mp4                  the frames (the reader decodes it into its cache; ori_imgs/*.jpg stay behind)
-    transforms_{train,val}.json, ori_imgs/<i>.lms, parsing/<i>.png, bc.jpg, au.csv, 3dmm.pt, expression.json
+    transforms_{train,val}.json, ori_imgs/<i>.lms, parsing/<i>.png, bc.jpg, au.csv, 3dmm.pt, expression.json,
+    frames.json               the frame layout, so the mp4 decodes to the same frames without ffmpeg (OpenCV)
     teeth_mask/<i>.png        bilevel PNGs (a 512x512 bool .npy is 262 KB, its PNG ~0.3 KB)
     aud_<postfix>.npy + .json audio features of the whole clip (all extractors present, or --extractor)
     aud.wav                   for the audio track of rendered videos
@@ -59,7 +60,8 @@ def plan(data_dir: Path, extractors: list[str] | None = None, with_frames: bool 
         items += [("frames", sf.require(data_dir / "ori_imgs" / f"{i}.jpg", "frames"), "copy") for i in ids]
     for name in list(SPLIT_FILES.values()) + ["bc.jpg", "au.csv"]:
         items.append(("small", sf.require(data_dir / name, {"bc.jpg": "bc", "au.csv": "au"}.get(name, "transforms")), "copy"))
-    for name in ("3dmm.pt", "expression.json"):  # expression.json: what made 3dmm.pt (decides what the face net sees)
+    for name in ("3dmm.pt", "expression.json", "frames.json"):  # expression.json: what made 3dmm.pt (decides what
+        # the face net sees); frames.json: how preprocessing laid out the mp4's frames (any decoder repeats it)
         if (data_dir / name).is_file():
             items.append(("small", data_dir / name, "copy"))
     if (data_dir / "aud.wav").is_file():

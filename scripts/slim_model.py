@@ -13,11 +13,9 @@ from pathlib import Path
 
 
 def slim_model(model: Path, out: Path) -> Path:
-    import torch
+    from utils.io_utils import load_checkpoint, save_torch
 
-    from utils.io_utils import save_torch
-
-    state = torch.load(model / "chkpnt_fuse_latest.pth", map_location="cpu", weights_only=False)
+    state = load_checkpoint(model / "chkpnt_fuse_latest.pth")
     state["branches"] = {k: {"gaussians": b["gaussians"], "net": b["net"]} for k, b in state["branches"].items()}
     out.mkdir(parents=True, exist_ok=True)
     save_torch(out / "chkpnt_fuse_latest.pth", state)

@@ -170,7 +170,7 @@ def test_demo_video_without_face_is_one_line_error(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(demo, "run_command", lambda name, argv, env=None: pytest.fail("no step may run without a face"))
     assert demo.main(["--video", str(clip), "--out", str(tmp_path / "o"), "--device", "cpu"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: no face found in") and str(tmp_path / "o") in err and "\n" not in err
+    assert err.startswith(f"error: no face found in {clip} ") and str(tmp_path / "o") not in err and "\n" not in err
 
 
 class FakeSteps:
@@ -183,7 +183,7 @@ class FakeSteps:
         self.calls.append((name, argv))
         self.envs.append(env)
         if name == "process":
-            data = Path(argv[1]).parent
+            data = Path(argv[argv.index("--data_dir") + 1])
             for f in ("transforms_train.json", "au.csv", "process_log.json"):
                 (data / f).write_text("{}")
         elif name == "train":
@@ -191,9 +191,7 @@ class FakeSteps:
             model.mkdir(parents=True, exist_ok=True)
             (model / "chkpnt_fuse_latest.pth").write_bytes(b"x")
         elif name == "synthesize":
-            renders = Path(argv[argv.index("-M") + 1]) / "train" / "ours_None" / "renders"
-            renders.mkdir(parents=True, exist_ok=True)
-            (renders / "out_with_audio.mp4").write_bytes(self.clip.read_bytes())
+            Path(argv[argv.index("--out") + 1]).write_bytes(self.clip.read_bytes())
 
     def names(self) -> list[str]:
         out = [n for n, _ in self.calls]
@@ -235,7 +233,7 @@ def test_demo_runs_all_steps_then_resumes(sample, monkeypatch, capsys, tmp_path)
     assert fake.names() == ["train", "synthesize"]
 
 
-def test_demo_with_user_video_copies_it_and_uses_the_builtin_sentence(sample, monkeypatch, tmp_path):
+def test_demo_with_user_video_reads_it_in_place_and_uses_the_builtin_sentence(sample, monkeypatch, tmp_path):
     _, made = sample
     clip = tmp_path / "my clip.mp4"
     clip.write_bytes(made.video.read_bytes())
@@ -243,10 +241,10 @@ def test_demo_with_user_video_copies_it_and_uses_the_builtin_sentence(sample, mo
     monkeypatch.setattr(demo, "run_command", fake)
     out = tmp_path / "out"
     assert demo.main(["--video", str(clip), "--out", str(out), "--device", "cpu"]) == 0
-    copied = out / "data" / "my_clip" / "my_clip.mp4"
-    assert copied.read_bytes() == clip.read_bytes()
+    assert not (out / "data" / "my_clip" / "my_clip.mp4").exists()       # no copy: messages name the user's file
     (name, process_argv), _, (_, synth_argv) = fake.calls
-    assert process_argv[:3] == ["data_utils/process.py", str(copied), "--compact"]
+    assert process_argv[:5] == ["data_utils/process.py", str(clip), "--data_dir", str(out / "data" / "my_clip"),
+                                "--compact"]
     audio = Path(synth_argv[synth_argv.index("--audio") + 1])
     assert audio == out / "sample" / "novel_speech.wav" and audio.stat().st_size > 10000
 

@@ -1,5 +1,7 @@
 """synthesize_fuse.py on a tiny model trained on the synthetic subject: outputs, sound, bad inputs."""
 import json
+import logging
+import re
 import wave
 
 import numpy as np
@@ -15,7 +17,7 @@ def trained(tmp_path_factory):
     from tests.fixtures.make_subject import make_subject
 
     root = tmp_path_factory.mktemp("synth")
-    subject = make_subject(root / "synth", n_frames=12, size=48)
+    subject = make_subject(root / "synth", n_frames=20, size=48)  # the lips model needs >= 16 training frames
     model = root / "model"
     rc = train.main(["-s", str(subject), "-m", str(model), "--stage", "all", "--mouth_iterations", "12",
                      "--face_iterations", "12", "--fuse_iterations", "4", "--init_num", "200",
@@ -53,7 +55,7 @@ def test_new_audio_longer_than_training_track(trained, tmp_path):
     wav = _write_wav(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)))
     assert synthesize_fuse.main(["-S", str(subject), "-M", str(model), "--use_train", "--audio", str(wav),
                                  "--fast", "--quiet"]) == 0
-    info = probe_video(model / "train" / "ours_None" / "renders" / "out_with_audio.mp4")
+    info = probe_video(model / "train" / "ours_None" / "renders" / "tone.mp4")  # named after the audio
     assert info.has_audio and info.duration == pytest.approx(1.6, abs=0.04 + 1e-3)
 
 
@@ -80,3 +82,71 @@ def test_bad_input_is_one_clear_error(trained, tmp_path, case, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:"), err
     assert sorted(p.relative_to(model) for p in model.rglob("*")) == before  # nothing partial left behind
+
+
+def test_new_audio_renders_never_overwrite(trained, tmp_path, capsys):
+    """Two --audio runs leave two videos; a third with a taken name refuses without --overwrite."""
+    subject, model = trained
+    t = np.arange(16000) / 16000
+    renders = model / "train" / "ours_None" / "renders"
+    argv = ["-S", str(subject), "-M", str(model), "--use_train", "--fast", "--quiet"]
+    first = _write_wav(tmp_path / "hello.wav", 0.3 * np.sin(2 * np.pi * 220 * t))
+    second = _write_wav(tmp_path / "world.wav", 0.3 * np.sin(2 * np.pi * 330 * t))
+    assert synthesize_fuse.main(argv + ["--audio", str(first)]) == 0
+    assert str(renders / "hello.mp4") in capsys.readouterr().out            # it says what it wrote
+    assert synthesize_fuse.main(argv + ["--audio", str(second)]) == 0
+    for name in ("hello", "world"):
+        assert probe_video(renders / f"{name}.mp4").has_audio and (renders / f"{name}_silent.mp4").is_file()
+    before = (renders / "hello.mp4").read_bytes()
+    other = tmp_path / "other" / "hello.wav"
+    other.parent.mkdir()
+    _write_wav(other, 0.3 * np.sin(2 * np.pi * 500 * t[:8000]))
+    assert synthesize_fuse.main(argv + ["--audio", str(other)]) == 1        # same name: refused, nothing touched
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hello.mp4 exists" in err[0] and "--overwrite" in err[0], err
+    assert (renders / "hello.mp4").read_bytes() == before
+    assert synthesize_fuse.main(argv + ["--audio", str(other), "--overwrite"]) == 0
+    assert probe_video(renders / "hello.mp4").duration == pytest.approx(0.5, abs=0.05)
+    out = tmp_path / "mine" / "take1.mp4"                                   # --out picks the main file
+    assert synthesize_fuse.main(argv + ["--audio", str(first), "--out", str(out)]) == 0
+    assert probe_video(out).has_audio and (out.parent / "take1_silent.mp4").is_file()
+    assert not list(renders.glob(".*tmp*"))
+
+
+def test_short_audio_warns(trained, tmp_path, caplog):
+    subject, model = trained
+    wav = _write_wav(tmp_path / "blip.wav", 0.3 * np.sin(2 * np.pi * 220 * np.arange(3200) / 16000))  # 0.2 s
+    with caplog.at_level(logging.WARNING):
+        assert synthesize_fuse.main(["-S", str(subject), "-M", str(model), "--use_train", "--audio", str(wav),
+                                     "--fast", "--quiet"]) == 0
+    assert any("0.20 s (5 frames)" in r.getMessage() and "too short" in r.getMessage() for r in caplog.records)
+
+
+def test_eval_lpips_with_user_weights_and_skipped_metrics_say_why(trained, tmp_path, monkeypatch):
+    from tests.utils.test_lpips import _fake_weights
+
+    subject, model = trained
+    weights = tmp_path / "lpips"
+    weights.mkdir()
+    _fake_weights(weights)
+    out = model / "test" / "ours_None"
+    argv = ["-S", str(subject), "-M", str(model), "--eval", "--quiet"]
+    assert synthesize_fuse.main(argv + ["--fast", "--lpips_weights", str(weights)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["lpips"] > 0 and "lpips" not in metrics["skipped"]
+    assert metrics["skipped"] == {"lmd": "--fast (no landmark pass)", "mouth_open_corr": "--fast (no landmark pass)"}
+    md = (out / "metrics.md").read_text()
+    assert re.search(r"^\| lpips \| \d+\.\d{4} \|$", md, re.M) and "| lmd | skipped: --fast" in md
+    assert "| lmd | None |" not in md
+
+    import utils.metrics
+
+    def no_mediapipe(*_):
+        raise ImportError("No module named 'mediapipe'")
+
+    monkeypatch.setattr(utils.metrics, "landmark_metrics", no_mediapipe)
+    assert synthesize_fuse.main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "lpips" not in metrics and "--lpips_weights DIR" in metrics["skipped"]["lpips"]
+    assert metrics["skipped"]["lmd"] == "mediapipe is not installed"
+    assert "| lpips | skipped: no weights given" in (out / "metrics.md").read_text()

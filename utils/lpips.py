@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from utils.io_utils import load_checkpoint
+
 log = logging.getLogger(__name__)
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LINEAR_FILE = "alex.pth"
@@ -88,5 +90,5 @@ def load_lpips(folder: str | Path | None = None, device: torch.device | str = "c
         log.warning("LPIPS weights not found: LPIPS loss terms are skipped (set --lpips_weights DIR with %s and %s)",
                     ALEXNET_FILE, LINEAR_FILE)
         return None
-    alex, lin = (torch.load(p, map_location="cpu", weights_only=True) for p in found)
+    alex, lin = (load_checkpoint(p) for p in found)
     return LPIPS().load_weights(alex, lin).to(device).eval()

@@ -3,7 +3,10 @@
 Per frame, on the GPU during synthesis (`FrameMetrics`):
 - PSNR and SSIM on the full frame (upstream's protocol: the background is pasted from the frame, so
   these numbers are flattering) and on the face crop (the box around the face and mouth masks plus a
-  margin: the honest number).
+  margin: the honest number);
+- LPIPS (AlexNet, utils/lpips.py) on the full frame and the face crop, when the user gives the weights
+  (`load_lpips_metric`); otherwise it is listed as skipped, with the reason, like any metric that
+  cannot run (`markdown_table` writes a "skipped: why" row).
 From the two videos afterwards (`landmark_metrics`, CPU, MediaPipe):
 - LMD: mean distance of the mean-centred mouth landmarks (pixels); frames where either video has no
   detected face are counted and reported, never silently skipped;
@@ -45,13 +48,29 @@ def _psnr(a: Tensor, b: Tensor) -> float:
     return float("inf") if mse == 0 else -10.0 * math.log10(mse)
 
 
+def load_lpips_metric(folder: str | None, device: torch.device | str = "cpu"):
+    """(LPIPS net, None) from the user's weights folder, or (None, why it is skipped) without one."""
+    from utils.lpips import ALEXNET_FILE, LINEAR_FILE, load_lpips
+
+    if not folder:
+        return None, f"no weights given (--lpips_weights DIR with {ALEXNET_FILE} and {LINEAR_FILE})"
+    return load_lpips(folder, device), None  # a folder without the files: FileNotFoundError naming them
+
+
+LPIPS_MIN_SIDE = 32  # AlexNet's two poolings need at least 31 pixels a side
+
+
 @dataclass
 class FrameMetrics:
-    """Accumulates per-frame PSNR / SSIM (full frame and face crop)."""
+    """Accumulates per-frame PSNR / SSIM (and LPIPS with a net), full frame and face crop."""
 
-    values: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in
-                                                                    ("psnr", "ssim", "face_psnr", "face_ssim")})
+    lpips: torch.nn.Module | None = None
+    values: dict[str, list[float]] = field(default_factory=dict)
     no_face_box: int = 0
+
+    def __post_init__(self):
+        keys = ("psnr", "ssim", "face_psnr", "face_ssim") + (("lpips", "face_lpips") if self.lpips is not None else ())
+        self.values = {k: [] for k in keys}
 
     @torch.no_grad()
     def add(self, pred: Tensor, gt: Tensor, face_mask: Tensor | None = None) -> None:
@@ -60,6 +79,7 @@ class FrameMetrics:
             p, g = pred[b], gt[b]
             self.values["psnr"].append(_psnr(p, g))
             self.values["ssim"].append(float(ssim(p.permute(2, 0, 1), g.permute(2, 0, 1))))
+            self._add_lpips("lpips", p, g)
             box = face_box(face_mask[b]) if face_mask is not None else None
             if box is None:
                 self.no_face_box += 1
@@ -68,6 +88,13 @@ class FrameMetrics:
             pc, gc = p[r0:r1, c0:c1], g[r0:r1, c0:c1]
             self.values["face_psnr"].append(_psnr(pc, gc))
             self.values["face_ssim"].append(float(ssim(pc.permute(2, 0, 1), gc.permute(2, 0, 1))))
+            self._add_lpips("face_lpips", pc, gc)
+
+    def _add_lpips(self, key: str, pred: Tensor, gt: Tensor) -> None:
+        if self.lpips is None or min(pred.shape[:2]) < LPIPS_MIN_SIDE:
+            return
+        chw = lambda x: x.permute(2, 0, 1)[None].float()  # noqa: E731
+        self.values[key].append(float(self.lpips(chw(pred), chw(gt))[0]))
 
     def summary(self) -> dict:
         out = {k: float(np.mean(v)) if v else None for k, v in self.values.items()}
@@ -117,8 +144,13 @@ def landmark_metrics(pred_frames, gt_frames) -> dict:
 
 
 def markdown_table(results: dict) -> str:
-    """One-row-per-metric markdown table of a flat dict."""
+    """One-row-per-metric markdown table of a flat dict; `results["skipped"]` ({metric: why}) adds a
+    "skipped: why" row per metric that did not run."""
     lines = ["| metric | value |", "|---|---|"]
+    skipped = results.get("skipped") or {}
     for k, v in results.items():
+        if k == "skipped" or (k in skipped and v is None):
+            continue
         lines.append(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |")
+    lines += [f"| {k} | skipped: {why} |" for k, why in skipped.items()]
     return "\n".join(lines) + "\n"

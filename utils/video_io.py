@@ -3,6 +3,13 @@
 Frames are streamed: readers yield one HxWx3 uint8 RGB frame at a time and writers take one at a
 time, so no caller has to hold a whole video in memory. Where imageio-ffmpeg is not installed (a
 bare GPU box), frames are read and written through OpenCV instead (mp4v, no audio muxing).
+
+A subject's frames are decoded by one function, `subject_frames` (preprocessing writes ori_imgs/ from
+it; the trainer's frame cache decodes <ID>.mp4 with it), so they agree frame for frame at any input
+rate. Frame k is the picture on screen at k/25 s on the file's timeline (time 0 = the file's start, as
+for the audio): ffmpeg's `fps=25` filter. Without ffmpeg, OpenCV's frames are laid out by their
+timestamps with the same rule (`resample_slots`), shifted by where the video starts in the file
+(recorded by preprocessing, `FrameTiming`), and cut to the frame count preprocessing wrote.
 """
 from __future__ import annotations
 
@@ -58,10 +65,80 @@ def probe_video(path: str | Path) -> VideoInfo:
                      duration=float(meta["duration"]), has_audio=bool(meta.get("audio_codec")))
 
 
-def iter_frames(path: str | Path, fps: float | None = None, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
-    """Yield RGB uint8 frames [H, W, 3]; `fps` resamples in ffmpeg, `size` = (W, H) rescales."""
+SUBJECT_FPS = 25
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """How preprocessing laid out a subject's frames (frames.json): what another decoder must reproduce."""
+
+    n_frames: int  # frames written at 25 fps
+    video_start: float  # seconds from the file's start to its first video frame (0 for most files)
+
+
+def subject_frames(path: str | Path, timing: FrameTiming | None = None,
+                   size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """The frames of a subject's video at 25 fps, the same wherever they are decoded.
+
+    Args:
+        path: the subject's video.
+        timing: preprocessing's layout (frames.json). Needed only where ffmpeg is missing: the OpenCV
+            fallback cannot see where the video starts in the file; with it, the frames match ffmpeg's.
+        size: (W, H) to rescale to.
+    """
+    return iter_frames(path, fps=SUBJECT_FPS, size=size, timing=timing)
+
+
+def resample_slots(bounds: Iterable[float], fps: float) -> Iterator[int]:
+    """For each output frame at `fps`, the index of the source frame it shows (ffmpeg's fps filter).
+
+    `bounds`: the start time (s) of every source frame in order, then the end time of the last one.
+    Source frame i is shown from its start, rounded to the nearest output tick, until the next frame's
+    start rounded (a frame that rounds onto the same tick as the next one is dropped); the first frame
+    is shown from 0 on (ffmpeg pads a constant-rate stream from the file's start). Lazy: slot k is
+    yielded as soon as the bound after it has been read.
+    """
+    it = iter(bounds)
+    if next(it, None) is None:
+        return
+    k = 0
+    for i, t in enumerate(it):
+        while k < _round_tick(t, fps):
+            yield i
+            k += 1
+
+
+def _round_tick(t: float, fps: float) -> int:
+    """Seconds -> output tick, halves rounded up as av_rescale_q_rnd(AV_ROUND_NEAR_INF) does for t >= 0."""
+    return int(np.floor(t * fps + 0.5 + 1e-9))
+
+
+def video_start(path: str | Path) -> float:
+    """Seconds from the file's start to its first video frame, as ffmpeg places it (0.0 for most files).
+
+    Non-zero e.g. when an encoder's B-frame delay is not undone by an edit list: the audio starts at 0
+    and the picture 2 frames later; ffmpeg shows the first picture from 0, OpenCV cannot see the gap.
+    """
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
+           "-fps_mode", "passthrough", "-enc_time_base", "demux", "-f", "framecrc", "-"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    lines = res.stdout.splitlines()
+    tb = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("#tb 0:")), None)
+    rows = [ln for ln in lines if ln and not ln.startswith("#")]
+    if res.returncode != 0 or tb is None or not rows:
+        raise ValueError(f"Cannot read the first video frame of {path}: {res.stderr.strip()[-200:]}")
+    num, den = (int(x) for x in tb.split("/"))
+    return max(int(rows[0].split(",")[2]) * num / den, 0.0)
+
+
+def iter_frames(path: str | Path, fps: float | None = None, size: tuple[int, int] | None = None,
+                timing: FrameTiming | None = None) -> Iterator[np.ndarray]:
+    """Yield RGB uint8 frames [H, W, 3]; `fps` resamples (ffmpeg's fps filter), `size` = (W, H) rescales.
+
+    `timing` (with `fps`): preprocessing's layout of these frames, checked (ffmpeg) or followed (OpenCV).
+    """
     if imageio_ffmpeg is None:
-        yield from _iter_frames_cv2(path, fps, size)
+        yield from _iter_frames_cv2(path, fps, size, timing)
         return
     input_params = []
     output_params = []
@@ -76,11 +153,16 @@ def iter_frames(path: str | Path, fps: float | None = None, size: tuple[int, int
                                         pix_fmt="rgb24")
     meta = next(reader)
     w, h = meta["size"] if size is None else size
+    n = 0
     try:
         for buf in reader:
             yield np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
+            n += 1
     finally:
         reader.close()
+    if timing is not None and n != timing.n_frames:
+        raise ValueError(f"{path} now decodes to {n} frames at {fps:g} fps, but preprocessing wrote {timing.n_frames} "
+                         f"(frames.json): the video changed since; rerun process.py --task 2 --force")
 
 
 class VideoWriter:
@@ -184,25 +266,60 @@ def _probe_cv2(path: Path) -> VideoInfo:
     return info
 
 
-def _iter_frames_cv2(path, fps, size) -> Iterator[np.ndarray]:
+def _iter_frames_cv2(path, fps, size, timing=None) -> Iterator[np.ndarray]:
+    """OpenCV's frames; with `fps`, laid out by their timestamps exactly as ffmpeg's fps filter does."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise ValueError(f"Not a readable video: {path}")
     src_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    step = src_fps / fps if fps else 1.0  # nearest-frame resampling
-    i, next_keep = 0, 0.0
-    try:
+    start = timing.video_start if timing is not None else 0.0
+    buffer: dict[int, np.ndarray] = {}  # decoded frames not yet shown (at most two)
+
+    def bounds() -> Iterator[float]:
+        """Start time of each frame on the file's timeline, then the end of the last (one frame interval on)."""
+        i, t, dt = 0, None, 1.0 / src_fps
         while True:
             ok, bgr = cap.read()
             if not ok:
                 break
-            if i >= next_keep - 1e-6:
-                next_keep += step
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                yield cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if size else rgb
-            i += 1
+            now = start + cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            dt = now - t if t is not None and now > t else dt
+            buffer[i], t, i = bgr, now, i + 1
+            yield now
+        if t is not None:
+            yield t + dt
+
+    def rgb(bgr: np.ndarray) -> np.ndarray:
+        out = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return cv2.resize(out, size, interpolation=cv2.INTER_AREA) if size else out
+
+    try:
+        if not fps:
+            for i, _ in enumerate(bounds()):
+                if i in buffer:
+                    yield rgb(buffer.pop(i))
+            return
+        limit = timing.n_frames if timing is not None else None
+        k, shown, image = 0, -1, None
+        for i in resample_slots(bounds(), fps):
+            if i != shown:
+                image, shown = (rgb(buffer[i]) if limit is None or k < limit else None), i
+                for j in [j for j in buffer if j <= i]:
+                    del buffer[j]
+            if limit is None or k < limit:
+                yield image
+            k += 1
+        if limit is None:
+            return
+        if abs(k - limit) > 1:  # the layout differs by more than the last frame's rounding: refuse
+            raise ValueError(f"{path}: OpenCV lays out {k} frames at {fps:g} fps where preprocessing (ffmpeg) wrote "
+                             f"{limit}; install ffmpeg for Python (pip install imageio-ffmpeg==0.6.0) or pack the "
+                             f"frames (scripts/pack_subject.py --with-frames)")
+        while image is not None and k < limit:  # ffmpeg held the last frame one tick longer
+            yield image
+            k += 1
     finally:
         cap.release()
 

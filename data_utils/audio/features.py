@@ -102,7 +102,12 @@ def load_features(path: str | Path, expected_extractor: str | None = None) -> Au
     npy = _npy_path(path)
     if not npy.is_file():
         raise FileNotFoundError(f"Audio features do not exist: {npy}")
-    array = np.load(npy)
+    try:
+        array = np.load(npy, allow_pickle=False)  # a feature file may come from elsewhere: data only
+    except (ValueError, OSError, EOFError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{npy} is damaged ({first}); re-extract the features: python data_utils/process.py "
+                         f"<video> --task 1 --force") from e
     side = sidecar_path(npy)
     if side.is_file():
         info = json.loads(side.read_text())

@@ -1,10 +1,11 @@
 """Optional paper-faithful head pose: BFM 2009 landmark tracker (the DFA-NeRF / DEGSTalk variant).
 
 Needs two user-supplied files in `--bfm_dir` (default `.cache/models/3DMM/`):
-- `3DMM_info.npy`: a pickled dict {mu_shape [3P], b_shape [K, 3P] (or [3P, K]), sig_shape [K],
-  mu_exp [3P], b_exp, sig_exp, ...} as written by upstream's `convert_BFM.py` from the gated
-  `01_MorphableModel.mat` (register at faces.dmi.unibas.ch) plus AD-NeRF's `exp_info.npy`;
-  `convert_bfm()` below does the same conversion.
+- `3DMM_info.npz`: plain arrays mu_shape [3P], b_shape [K, 3P] (or [3P, K]), sig_shape [K], mu_exp [3P],
+  b_exp, sig_exp, ... from the gated `01_MorphableModel.mat` (register at faces.dmi.unibas.ch) plus
+  AD-NeRF's expression basis, made by `convert_bfm()` below. Upstream's `convert_BFM.py` writes the same
+  arrays as a pickled dict `3DMM_info.npy`; a pickle can run code, so it is not read here: convert it
+  once with `python scripts/convert_checkpoint.py 3DMM_info.npy 3DMM_info.npz`.
 - `lands_info.txt`: the 68 landmark vertex ids (in the original repos' `face_tracking/3DMM/`).
 
 The fit follows upstream: coefficients in units of their standard deviation, the 51 inner landmarks
@@ -27,7 +28,8 @@ from data_utils.frames import PreprocessError, frame_count, frame_path, frame_si
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
-INFO_FILE, LANDS_FILE = "3DMM_info.npy", "lands_info.txt"
+INFO_FILE, LANDS_FILE = "3DMM_info.npz", "lands_info.txt"
+PICKLED_INFO_FILE = "3DMM_info.npy"  # upstream's pickled dict: convert it once (scripts/convert_checkpoint.py)
 N_ID, N_EXP = 100, 79
 W_ID, W_EXP = 8.0, 0.5
 
@@ -56,15 +58,35 @@ def _basis(b: np.ndarray, sig: np.ndarray, n_vert3: int, k: int) -> np.ndarray:
     return b[:k] * np.asarray(sig, np.float64).ravel()[:k, None]
 
 
+def _pickle_refused(path: Path) -> PreprocessError:
+    return PreprocessError(f"{path} is a pickle, which is not loaded because it can run code; if you trust it, "
+                           f"convert it once: python scripts/convert_checkpoint.py {path} {path.with_suffix('.npz')}")
+
+
+def _plain_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz, loaded without unpickling; a pickled .npy dict is refused, naming the fix."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as e:  # object arrays: a pickle
+        raise _pickle_refused(path) from e
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise PreprocessError(f"{path} holds one array, not the named arrays of an .npz")
+    with data:
+        return {k: data[k] for k in data.files}
+
+
 def load_bfm(bfm_dir: Path, inner_only: bool = True, unit: float = 1e-3) -> LandmarkBFM:
-    """Read 3DMM_info.npy + lands_info.txt, keep the landmark vertices, convert to metres."""
+    """Read 3DMM_info.npz + lands_info.txt, keep the landmark vertices, convert to metres."""
     bfm_dir = Path(bfm_dir)
+    pickled = bfm_dir / PICKLED_INFO_FILE
+    if not (bfm_dir / INFO_FILE).is_file() and pickled.is_file():
+        raise _pickle_refused(pickled)
     for name in (INFO_FILE, LANDS_FILE):
         if not (bfm_dir / name).is_file():
             raise PreprocessError(f"BFM tracker needs {bfm_dir / name} (convert 01_MorphableModel.mat with "
                                   f"data_utils/optional/bfm_tracker.py convert_bfm, lands_info.txt comes from the "
                                   f"original repo's data_utils/face_tracking/3DMM/); or pass --bfm_dir")
-    info = np.load(bfm_dir / INFO_FILE, allow_pickle=True).item()
+    info = _plain_arrays(bfm_dir / INFO_FILE)
     lands = np.loadtxt(bfm_dir / LANDS_FILE, dtype=np.int64).ravel()
     if len(lands) != 68:
         raise PreprocessError(f"{bfm_dir / LANDS_FILE} holds {len(lands)} vertex ids, expected 68")
@@ -83,20 +105,21 @@ def load_bfm(bfm_dir: Path, inner_only: bool = True, unit: float = 1e-3) -> Land
 
 
 def convert_bfm(mat_path: Path, exp_info_path: Path, out_path: Path) -> Path:
-    """01_MorphableModel.mat (shapeMU, shapePC, shapeEV, texMU, texPC, texEV) + exp_info.npy
-    (mu_exp, base_exp, sig_exp) -> 3DMM_info.npy. Key names as in the public BFM 2009 release and
-    AD-NeRF's exp_info.npy (not verified here: neither file can be shipped)."""
+    """01_MorphableModel.mat (shapeMU, shapePC, shapeEV, texMU, texPC, texEV) + exp_info.npz
+    (mu_exp, base_exp, sig_exp) -> 3DMM_info.npz. Key names as in the public BFM 2009 release and
+    AD-NeRF's exp_info.npy (not verified here: neither file can be shipped). AD-NeRF's exp_info.npy is a
+    pickled dict: convert it first (python scripts/convert_checkpoint.py exp_info.npy exp_info.npz)."""
     from scipy.io import loadmat
 
     from utils.io_utils import write_atomic
 
     m = loadmat(str(mat_path))
-    e = np.load(exp_info_path, allow_pickle=True).item()
+    e = _plain_arrays(Path(exp_info_path))
     info = {"mu_shape": m["shapeMU"].ravel(), "b_shape": m["shapePC"].T, "sig_shape": m["shapeEV"].ravel(),
             "mu_tex": m["texMU"].ravel(), "b_tex": m["texPC"].T, "sig_tex": m["texEV"].ravel(),
             "mu_exp": np.asarray(e["mu_exp"]).ravel(), "b_exp": np.asarray(e["base_exp"]),
             "sig_exp": np.asarray(e["sig_exp"]).ravel()}
-    return write_atomic(out_path, lambda tmp: np.save(tmp, info, allow_pickle=True))
+    return write_atomic(out_path, lambda tmp: np.savez(tmp, **info))
 
 
 def euler_to_rot_torch(euler: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from data_utils.head_pose import (FLIP_YZ, fit_rigid, opencv_to_track, project, 
 from data_utils.pose_math import (euler_to_rot, hampel, pose_jitter, rot_to_euler, rotation_angle_deg, smooth_poses,
                                   umeyama)
 from tests.data_utils.test_process import cut_clip
+from utils.io_utils import load_checkpoint
 
 FOCAL, CX, CY = 900.0, 256.0, 256.0
 
@@ -149,7 +150,7 @@ def test_canonical_landmarks_land_on_the_detections_through_the_json(tracked):
     import torch
 
     d, summary = tracked
-    tp = torch.load(d / "track_params.pt", weights_only=False)
+    tp = load_checkpoint(d / "track_params.pt")
     rigid3d, idx = tp["canonical_rigid"].double().numpy(), tp["rigid_idx"].numpy()
     lms = np.load(d / "landmarks.npy")
     errors = []

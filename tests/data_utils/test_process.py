@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_file
+from utils.io_utils import load_checkpoint
 from utils.video_io import ffmpeg_exe
 
 
@@ -95,7 +96,7 @@ def test_pipeline_writes_every_output(processed):
     val = json.loads((d / "transforms_val.json").read_text())
     assert [f["img_id"] for f in train["frames"] + val["frames"]] == list(range(n))
     assert len(train["frames"]) == n_train
-    tp = torch.load(d / "track_params.pt", weights_only=False)
+    tp = load_checkpoint(d / "track_params.pt")
     assert tp["euler"].shape == (n, 3) and tp["trans"].shape == (n, 3) and tp["focal"].shape == (1,)
     lines = (d / "au.csv").read_text().splitlines()
     assert lines[0].startswith("frame, face_id, timestamp, confidence, success, AU01_r")

@@ -1,4 +1,4 @@
-"""Bad input, one test each: 30 fps, no audio, stereo 44.1 kHz, face-less frames, two faces,
+"""Bad input, one test each: 30 fps, no audio, stereo 44.1 / 48 kHz, face-less frames, two faces,
 truncated files, a missing path, and Ctrl-C in the middle of a step."""
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def test_30fps_video_is_resampled_and_audio_stays_aligned(tmp_path, caplog):
            "-filter_complex", "[0:v]drawbox=enable='gte(t,1)':color=white:t=fill[v];"
                               "[1:a]volume=enable='lt(t,1)':volume=0[a]",
            "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video))
+    before = sha256(video)
     with caplog.at_level(logging.WARNING):
         assert _run(video, "--task", "2") == 0
     assert any("resampling to 25 fps" in r.getMessage() for r in caplog.records)
@@ -46,26 +47,32 @@ def test_30fps_video_is_resampled_and_audio_stays_aligned(tmp_path, caplog):
     onset = np.flatnonzero(np.abs(audio) > 0.1)[0] / sr * 25
     assert abs(first_white - 25) <= 1 and abs(onset - 25) <= 1, (first_white, onset)
     assert np.load(d / "aud_mel.npy").shape[0] == n
+    assert sha256(video) == before
 
 
 def test_no_audio_track_runs_video_steps_with_a_warning(tmp_path, capsys):
     d = tmp_path / "mute"
     video = cut_clip(d / "mute.mp4", duration=1.0, extra=("-an",))
+    before = sha256(video)
     assert _run(video, "--compact") == 0
     captured = capsys.readouterr()
     assert "no audio track" in captured.err
     assert (d / "transforms_train.json").is_file() and not (d / "aud.wav").exists()
     assert _run(video, "--task", "1") == 1
     assert "no audio track" in capsys.readouterr().err
+    assert sha256(video) == before
 
 
-def test_stereo_44k_audio_becomes_16k_mono(tmp_path):
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_stereo_audio_becomes_16k_mono(tmp_path, rate):
     import soundfile as sf
 
     d = tmp_path / "stereo"
-    video = cut_clip(d / "stereo.mp4", duration=1.0, extra=("-ar", "44100", "-ac", "2"))
+    video = cut_clip(d / "stereo.mp4", duration=1.0, extra=("-ar", str(rate), "-ac", "2"))
+    before = sha256(video)
     assert _run(video, "--task", "2") == 0
     assert _run(video, "--task", "1") == 0
+    assert sha256(video) == before
     info = sf.info(str(d / "aud.wav"))
     assert (info.samplerate, info.channels) == (16000, 1)
     audio, _ = sf.read(str(d / "aud.wav"))
@@ -100,6 +107,7 @@ def test_two_faces_keep_the_largest(tmp_path):
     d = tmp_path / "two"
     video = cut_clip(d / "two.mp4", duration=0.6,
                      vf="split[a][b];[b]scale=256:256,pad=256:512:0:128[s];[a][s]hstack")
+    before = sha256(video)
     assert _run(video, "--task", "2") == 0
     assert _run(video, "--task", "3") == 0
     meta = json.loads((d / "landmarks.json").read_text())
@@ -107,6 +115,7 @@ def test_two_faces_keep_the_largest(tmp_path):
     lms = np.load(d / "landmarks.npy")
     assert lms[..., 0].max() < 512                     # ... and the big (left) one was kept
     assert np.ptp(lms[0, :, 0]) > 150
+    assert sha256(video) == before
 
 
 def test_truncated_mp4(tmp_path, capsys, caplog):

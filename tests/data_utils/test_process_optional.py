@@ -16,14 +16,15 @@ import pytest
 import torch
 
 from data_utils.frames import PreprocessError
-from utils.io_utils import save_json
+from scripts.convert_checkpoint import main as convert_main
+from utils.io_utils import load_checkpoint, save_json
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------------------- BFM tracker
 def _fake_bfm(folder: Path, n_vert: int = 150, seed: int = 0) -> None:
-    """A stand-in 3DMM_info.npy (mm units, like BFM) + lands_info.txt."""
+    """A stand-in 3DMM_info.npz (mm units, like BFM) + lands_info.txt."""
     rng = np.random.default_rng(seed)
     u = rng.uniform(-1, 1, (n_vert, 2))
     mu = np.c_[70 * u[:, 0], 90 * u[:, 1], 50 * np.sqrt(np.clip(1 - (u ** 2).sum(1), 0, 1))]
@@ -32,7 +33,7 @@ def _fake_bfm(folder: Path, n_vert: int = 150, seed: int = 0) -> None:
             "mu_exp": np.zeros(n3), "b_exp": rng.normal(0, 1, (n3, 80)), "sig_exp": np.full(80, 1.0),
             "mu_tex": np.zeros(n3), "b_tex": np.zeros((10, n3)), "sig_tex": np.ones(10)}
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "3DMM_info.npy", info, allow_pickle=True)
+    np.savez(folder / "3DMM_info.npz", **info)
     np.savetxt(folder / "lands_info.txt", rng.choice(n_vert, 68, replace=False), fmt="%d")
 
 
@@ -70,7 +71,7 @@ def test_bfm_tracker_fits_stand_in_model(tmp_path):
     truth = _synthetic_lms(d, bfm)
     summary = run_bfm_tracker(d, bfm_dir=bfm, smooth_window=1, iters=400)
     assert "bfm" in summary
-    tp = torch.load(d / "track_params.pt", weights_only=False)
+    tp = load_checkpoint(d / "track_params.pt")
     assert tp["stats"]["reproj_median_px"] < 1.5, tp["stats"]
     assert tp["euler"].shape == (20, 3) and tp["exp"].shape == (20, 79) and tp["id"].shape == (1, 100)
     yaw_err = (tp["euler"][:, 1] - truth["euler"][:, 1]).abs().median()
@@ -82,7 +83,7 @@ def test_bfm_tracker_fits_stand_in_model(tmp_path):
 def test_bfm_tracker_names_missing_files(tmp_path):
     from data_utils.optional.bfm_tracker import load_bfm
 
-    with pytest.raises(PreprocessError, match=r"3DMM_info\.npy") as e:
+    with pytest.raises(PreprocessError, match=r"3DMM_info\.npz") as e:
         load_bfm(tmp_path / "nowhere")
     assert str(tmp_path / "nowhere") in str(e.value)
 
@@ -98,11 +99,29 @@ def test_convert_bfm_from_mat(tmp_path):
         "shapeMU": rng.normal(0, 50, (3 * p, 1)), "shapePC": rng.normal(0, 1, (3 * p, 199)), "shapeEV": np.ones((199, 1)),
         "texMU": np.zeros((3 * p, 1)), "texPC": np.zeros((3 * p, 199)), "texEV": np.ones((199, 1))})
     np.save(tmp_path / "exp_info.npy", {"mu_exp": np.zeros(3 * p), "base_exp": rng.normal(0, 1, (3 * p, 79)),
-                                        "sig_exp": np.ones(79)}, allow_pickle=True)
-    out = convert_bfm(tmp_path / "01_MorphableModel.mat", tmp_path / "exp_info.npy", tmp_path / "3DMM" / "3DMM_info.npy")
+                                        "sig_exp": np.ones(79)}, allow_pickle=True)   # AD-NeRF's pickled dict
+    with pytest.raises(PreprocessError, match=r"exp_info\.npy is a pickle.*convert_checkpoint\.py"):
+        convert_bfm(tmp_path / "01_MorphableModel.mat", tmp_path / "exp_info.npy", tmp_path / "3DMM" / "3DMM_info.npz")
+    assert convert_main([str(tmp_path / "exp_info.npy"), str(tmp_path / "exp_info.npz")]) == 0
+    out = convert_bfm(tmp_path / "01_MorphableModel.mat", tmp_path / "exp_info.npz", tmp_path / "3DMM" / "3DMM_info.npz")
     np.savetxt(tmp_path / "3DMM" / "lands_info.txt", np.arange(68), fmt="%d")
     model = load_bfm(out.parent)
     assert model.mean.shape == (51, 3) and model.b_id.shape == (51, 3, 100) and model.b_exp.shape == (51, 3, 79)
+
+
+def test_upstream_pickled_bfm_is_refused_until_converted(tmp_path):
+    from data_utils.optional.bfm_tracker import load_bfm
+
+    bfm = tmp_path / "3DMM"
+    _fake_bfm(bfm)
+    with np.load(bfm / "3DMM_info.npz") as z:          # upstream's layout: the same arrays as a pickled dict
+        np.save(bfm / "3DMM_info.npy", {k: z[k] for k in z.files}, allow_pickle=True)
+    (bfm / "3DMM_info.npz").unlink()
+    with pytest.raises(PreprocessError, match=r"3DMM_info\.npy is a pickle.*convert_checkpoint\.py") as e:
+        load_bfm(bfm)
+    assert "\n" not in str(e.value)
+    assert convert_main([str(bfm / "3DMM_info.npy"), str(bfm / "3DMM_info.npz")]) == 0
+    assert load_bfm(bfm).b_exp.shape[-1] == 79
 
 
 # ----------------------------------------------------------------------------- face_alignment

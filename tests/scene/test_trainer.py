@@ -12,6 +12,7 @@ from scene.dataset import load_subject
 from scene.audio_to_mouth import ARTIFACT, MOUTH_FEATURES
 from scene.trainer import StageRun, TrainConfig, checkpoint_path, train_lips, train_stage
 from tests.fixtures.make_subject import make_subject
+from utils.io_utils import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def cfg_for(lips_model):
 
 
 def _params(path, stage):
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     return ckpt["step"], ckpt["branches"][stage]["gaussians"]["params"], ckpt["branches"][stage]["net"]
 
 
@@ -83,7 +84,7 @@ def test_checkpoint_reloads_to_identical_render(data, tmp_path, cfg_for):
         run.step = it
     run.save(final=True)
     restored = StageRun("mouth", data, cfg, torch.device("cpu"))
-    restored.load_state_dict(torch.load(checkpoint_path(tmp_path, "mouth"), weights_only=False))
+    restored.load_state_dict(load_checkpoint(checkpoint_path(tmp_path, "mouth")))
     batch = data.batch([0, 3])
     views = Views(batch["viewmats"], batch["Ks"], data.width, data.height)
 
