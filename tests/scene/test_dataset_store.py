@@ -109,8 +109,11 @@ def test_missing_files_give_one_clear_error(subject, tmp_path):
     (d / "3dmm.pt").unlink()
     with pytest.raises(MissingSubjectFile, match=r"3dmm\.pt.*expression codes"):
         load_subject(d, "train", progress=False)
+    (d / "aud_mel.npy").unlink()
     with pytest.raises(MissingSubjectFile, match=r"aud_mel\.npy.*audio features"):
         load_subject(d, "train", audio_extractor="mel", exp_method="au", progress=False)
+    with pytest.raises(MissingSubjectFile, match=r"aud_mel\.npy.*audio features"):  # the audio-to-mouth inputs
+        load_subject(d, "train", exp_method="au", mouth_features=("phoneme", "mel"), progress=False)
     (d / "ori_imgs" / "0.jpg").unlink()  # no jpg and no <ID>.mp4
     with pytest.raises(MissingSubjectFile, match=r"ori_imgs/0\.jpg.*frame extraction.*mp4"):
         load_subject(d, "train", exp_method="au", progress=False)

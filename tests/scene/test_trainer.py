@@ -123,7 +123,17 @@ def test_all_stages_learn(subject, data, tmp_path, cfg_for):
     before_fuse = _fused_psnr(tmp_path, data)  # face + mouth checkpoints
     assert train_stage("fuse", data, cfg)["status"] == "done"
     after_fuse = _fused_psnr(tmp_path, data)  # fuse checkpoint
-    assert after_fuse > before_fuse + 0.05, (before_fuse, after_fuse)  # fuse only retunes colours and opacity
+    # fuse retunes colours and the face's opacity for the composite, and nothing else. (Over upstream's
+    # green background it also undid the fields' green-compensating colours, a sure gain; over a random
+    # background there is little left to undo, so it must simply not make the composite worse.)
+    assert after_fuse > before_fuse - 0.02, (before_fuse, after_fuse)
+    fields = {s: torch.load(checkpoint_path(tmp_path, s), weights_only=True)["branches"][s]["gaussians"]["params"]
+              for s in ("face", "mouth")}
+    fused = torch.load(checkpoint_path(tmp_path, "fuse"), weights_only=True)["branches"]
+    for stage, params in fields.items():
+        after = fused[stage]["gaussians"]["params"]
+        assert torch.equal(params["means"], after["means"]) and torch.equal(params["quats"], after["quats"]), stage
+    assert not torch.equal(fields["face"]["sh0"], fused["face"]["gaussians"]["params"]["sh0"])  # colours retuned
     assert json.loads((tmp_path / "metrics" / "train_fuse.json").read_text())["end"] == 60
     assert (tmp_path / "point_cloud" / "iteration_150_face" / "point_cloud.ply").is_file()
 
