@@ -59,8 +59,8 @@ class ModelParams:
     """how audio reaches the lips: codes (audio -> audio-to-mouth model -> mouth codes -> both fields) or none (upstream: only the motion nets' audio path)"""
     direct_audio: str = "on"
     """the motion nets' own audio path (upstream's): on, or off (the lips follow the mouth codes alone)"""
-    mouth_code_set: str = "all"
-    """the mouth codes the fields read: all (the opening, jawOpen and the mouth blendshapes) or a comma-separated subset, e.g. opening,jawOpen"""
+    mouth_code_set: str = "opening,jawOpen"
+    """the mouth codes the fields read: a comma-separated list (opening, jawOpen, mouthClose, mouthFunnel, mouthPucker, mouthRollLower, mouthRollUpper, mouthShrugLower, mouthLowerDown, mouthSmile, mouthStretch, mouthPress) or all; the default two are the ones audio predicts well (docs/lip_sync.md)"""
     mouth_features: str = "phoneme,mel"
     """comma-separated audio features the audio-to-mouth model reads (preprocessing writes phoneme and mel)"""
     backend: str = "auto"
@@ -142,7 +142,7 @@ class OptimizationParams:
     """multiplier of the motion networks' learning rates (upstream: 1; 5 learns lip motion, docs/short_schedule.md)"""
     train_background: str = "random"
     """background colour of the mouth and face stages: random (a new colour per frame, no colour can fake transparency) or green (upstream)"""
-    code_noise: float = 1.0
+    code_noise: float = 0.5
     """noise on the frames' own mouth codes while training the fields, in units of the audio-to-mouth model's error on each code"""
     predicted_code_share: float = 0.5
     """share of frames driven by the audio-to-mouth model's predicted codes at the end of the mouth and face stages (ramps up from 0)"""

@@ -254,9 +254,10 @@ def mouth_codes(lms: np.ndarray, smirk: dict[str, np.ndarray] | None, source: st
             for name, shapes in MOUTH_BLENDSHAPES.items():
                 cols.append(exp[:, [EXPRESSION_SHAPES.index(s) for s in shapes]].mean(1))
                 names.append(name)
-    if keep:
-        missing = [k for k in keep if k not in names]
-        if missing:
-            raise ValueError(f"mouth codes {missing} are not available here (available: {', '.join(names)})")
+    if keep:  # codes a source cannot give (jawOpen without 3dmm.pt) are left out; none at all is an error
+        unknown = [k for k in keep if k != OPENING and k != "jawOpen" and k not in MOUTH_BLENDSHAPES]
+        if unknown or not any(k in names for k in keep):
+            raise ValueError(f"mouth codes {keep} are not available here (available: {', '.join(names)})")
+        keep = [k for k in keep if k in names]
         cols, names = [cols[names.index(k)] for k in keep], list(keep)
     return np.stack(cols, axis=1).astype(np.float32), names

@@ -154,7 +154,7 @@ class Conditioning:
     """How a Gaussian stage feeds its field (TrainConfig's settings)."""
 
     background: str = "random"  # "random": a random colour per frame; "green": upstream's fixed green
-    code_noise: float = 1.0  # noise on the own (standardised) mouth codes, in units of code_noise_std
+    code_noise: float = 0.5  # noise on the own (standardised) mouth codes, in units of code_noise_std
     predicted_code_share: float = 0.5  # share of frames driven by predicted codes at the end of a stage
     code_noise_std: Tensor | None = None  # [M] per-code std of the audio model's errors (None: 1)
 

@@ -38,7 +38,7 @@ start)
   tail -3 "$state/smoke.log"
   grep -v '^#' "$runs" | while IFS='|' read -r name subject driver args; do
     name=$(echo $name); subject=$(echo $subject); [ -z "$name" ] && continue
-    setsid nohup bash -c "PARALLEL=1 bash scripts/train_xx.sh data/$subject output/$name 0 --resolution 512 $args --quiet \
+    setsid nohup bash -c "PARALLEL=1 bash scripts/train_xx.sh data/$subject output/$name 0 --resolution 512 $args \
       > $state/train_$name.log 2>&1; echo \$? > $state/done_$name" > /dev/null 2>&1 &
   done
   sleep 20; ls output; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
@@ -48,7 +48,11 @@ wait)
   while true; do
     n=$(grep -cv '^#' $state/runs.txt); d=$(ls $state/done_* 2>/dev/null | wc -l)
     echo "--- $(( $(date +%s) - t0 )) s: $d of $n runs done; $(nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader)"
-    for f in $state/train_*.log; do echo "$(basename $f): $(tr '\r' '\n' < $f | grep -a 'it/s' | tail -1 | cut -c1-110)"; done
+    for f in $state/train_*.log; do
+      for st in mouth face fuse; do
+        line=$(tr '\r' '\n' < $f | grep -a "^$st: .*it/s" | tail -1 | cut -c1-100); [ -n "$line" ] && echo "$(basename $f .log) $line"
+      done
+    done
     [ "$d" -ge "$n" ] && break
     [ $(( $(date +%s) - t0 )) -ge "$limit" ] && break
     sleep 30
@@ -62,7 +66,7 @@ collect)
     m=output/$name
     echo "[$name] exit $(cat $state/done_$name 2>/dev/null)"; grep -a "error\|Error" $state/train_$name.log | tail -3
     mkdir -p back/$name
-    python synthesize_fuse.py -S data/$subject -M $m --eval --quiet > back/$name/eval.log 2>&1
+    [ -f $m/test/ours_None/metrics.json ] || python synthesize_fuse.py -S data/$subject -M $m --eval --quiet > back/$name/eval.log 2>&1
     cp $m/test/ours_None/renders/out.mp4 back/$name/val.mp4 2>/dev/null
     cp $m/test/ours_None/renders/out_own_codes.mp4 back/$name/val_own.mp4 2>/dev/null
     cp $m/test/ours_None/gt/out.mp4 back/$name/val_gt.mp4 2>/dev/null
@@ -82,6 +86,8 @@ collect)
     cat back/$name/eval.log | tail -4
   done
   tar -czf - back | split -b 15M -d - "$OUT/back.tgz.part_"
+  so=$(ls /tmp/torch_ext/gsplat_cuda/gsplat_cuda.so 2>/dev/null) && [ ! -f .gpu/gsplat_cuda_so.tgz ] \
+    && tar -czf "$OUT/gsplat_cuda_so.tgz" -C "$(dirname "$so")" gsplat_cuda.so  # skips the 80 s build next time
   ls -la "$OUT"
   ;;
 *)
