@@ -258,17 +258,22 @@ def audio_complete(data_dir: Path, extractor: str) -> bool:
 
 
 def run_audio(data_dir: Path, force: bool = False, video: Path | None = None, extractor: str = "phoneme",
-              n_frames: int | None = None, **feature_opts) -> str:
+              n_frames: int | None = None, also: tuple[str, ...] | None = None, **feature_opts) -> str:
     """aud.wav (16 kHz mono from any rate and channel count), the train/novel split, and features.
 
-    `n_frames` defaults to the extracted frame count (else round(duration * 25)); aud.wav features get
-    exactly that many rows. Raises NoAudioError when the video has no audio track.
+    Features of `extractor` (the motion nets') and of the kinds in `also` (default: the audio-to-mouth
+    model's, phoneme and mel); `feature_opts` go to `extractor`'s. `n_frames` defaults to the extracted
+    frame count (else round(duration * 25)); aud.wav features get exactly that many rows. Raises
+    NoAudioError when the video has no audio track.
     """
+    from data_utils.audio.registry import MOUTH_FEATURES
+
     data_dir = Path(data_dir)
     video = Path(video) if video is not None else data_dir / f"{data_dir.name}.mp4"
     aud = data_dir / "aud.wav"
-    if not force and n_frames is None and audio_complete(data_dir, extractor):
-        return f"audio: aud.wav, split and {extractor} features already done (skipped)"
+    kinds = list(dict.fromkeys([extractor, *(MOUTH_FEATURES if also is None else also)]))
+    if not force and n_frames is None and all(audio_complete(data_dir, k) for k in kinds):
+        return f"audio: aud.wav, split and {', '.join(kinds)} features already done (skipped)"
     if force or not aud.is_file():
         info = check_video(video)
         if not info.has_audio:
@@ -292,16 +297,18 @@ def run_audio(data_dir: Path, force: bool = False, video: Path | None = None, ex
     from data_utils.audio_features import (AudioFeatures, feature_path, load_features, run_audio_features,
                                            save_features)  # lazy: heavy imports
 
-    # One extraction over the whole track; the train/novel features are its rows cut at the split
-    # (the same numbers the trainer indexes by frame, and half the work of extracting each part).
-    full = load_features(run_audio_features(aud, extractor, n_frames=n_frames, force=force, **feature_opts),
-                         expected_extractor=extractor)
-    shapes = [tuple(full.array.shape)]
-    for wav, rows in ((train, slice(0, n_train)), (novel, slice(n_train, n_frames))):
-        part = AudioFeatures(np.ascontiguousarray(full.array[rows]), extractor, full.fps, full.sample_rate,
-                             dict(full.meta, source=str(wav), cut_from=f"{aud.name} frames {rows.start}:{rows.stop}"))
-        save_features(feature_path(wav, extractor), part)
-        shapes.append(tuple(part.array.shape))
+    # One extraction over the whole track per kind; the train/novel features are its rows cut at the
+    # split (the same numbers the trainer indexes by frame, and half the work of extracting each part).
+    shapes = {}
+    for kind in kinds:
+        opts = feature_opts if kind == extractor else {}
+        full = load_features(run_audio_features(aud, kind, n_frames=n_frames, force=force, **opts),
+                             expected_extractor=kind)
+        shapes[kind] = tuple(full.array.shape)
+        for wav, rows in ((train, slice(0, n_train)), (novel, slice(n_train, n_frames))):
+            part = AudioFeatures(np.ascontiguousarray(full.array[rows]), kind, full.fps, full.sample_rate,
+                                 dict(full.meta, source=str(wav), cut_from=f"{aud.name} frames {rows.start}:{rows.stop}"))
+            save_features(feature_path(wav, kind), part)
     secs = _wav_samples(aud) / SAMPLE_RATE
-    return (f"audio: aud.wav {secs:.2f} s 16 kHz mono, split at frame {n_train}/{n_frames}; "
-            f"{extractor} features {shapes[0]} (train {shapes[1][0]}, novel {shapes[2][0]} rows)")
+    return (f"audio: aud.wav {secs:.2f} s 16 kHz mono, split at frame {n_train}/{n_frames}; features "
+            + ", ".join(f"{k} {s}" for k, s in shapes.items()))

@@ -32,9 +32,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from data_utils.audio.registry import MOUTH_FEATURES  # noqa: F401  (phoneme, mel: the default inputs)
+
 log = logging.getLogger(__name__)
 
-MOUTH_FEATURES = ("phoneme", "mel")  # feature kinds the model reads by default (both offline)
 MIN_TRAIN_FRAMES = 8
 MIN_CALIBRATION_FRAMES = 50  # val frames needed to calibrate the amplitude on them (else: out-of-fold)
 CLIP_STATS_PRIOR = 100  # frames: how much the training clip's input statistics weigh against a new clip's
