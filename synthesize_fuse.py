@@ -13,6 +13,11 @@ renders/side_by_side.mp4 (render | ground truth | error) and contact_sheet.png; 
 metrics.json and metrics.md (these are rewritten on each run). New audio is featurised with the
 extractor the model was trained with (cfg_args.json); audio longer than the training track replays its
 poses forwards and backwards.
+
+Lips (models trained with mouth codes, docs/lip_sync.md): the audio-to-mouth model predicts the mouth
+codes from the driving audio (a precomputed <stem>_ph.npy needs its <stem>_mel.npy beside it); --eval
+renders the val frames from their audio and again with their own codes (renders/out_own_codes.mp4,
+metrics.json "own_codes": the upper bound); --mouth_codes FILE.npy drives the lips with saved codes.
 """
 from __future__ import annotations
 

@@ -10,7 +10,9 @@
         "cnn2 val=output/cnn2/test/ours_None/renders/out.mp4:output/cnn2/test/ours_None/gt/out.mp4" \
         --out docs/lip_sync_runs
 
-    # 4. colour fringes: share of magenta and green pixels of renders next to real frames
+    # 4. a picture: the render's mouth over the real one, in the pauses and on the widest vowels
+    python scripts/bench_lip_sync.py sheet RENDER.mp4 REAL.mp4 --out docs/sheet.jpg
+    # 5. colour fringes: share of magenta and green pixels of renders next to real frames
     python scripts/bench_lip_sync.py fringes output/cnn2/test/ours_None/renders/out.mp4 output/cnn2/test/ours_None/gt/out.mp4
 
 For every pair (the first min(len) frames of both): mouth opening per frame (inner-lip gap over the
@@ -84,6 +86,60 @@ def colour_fringes(video: Path) -> dict:
     return {"video": str(video), "magenta_pct": round(100 * magenta / total, 4), "green_pct": round(100 * green / total, 4)}
 
 
+def mouth_sheet(render: Path, real: Path, out: Path, n: int = 4, size: int = 160) -> Path:
+    """Mouth crops of `render` (top row) over `real` (bottom row) at the n most closed, then the n widest
+    real mouths (frames at least 1 s apart), each crop around the mouth found in that frame (JPEG)."""
+    import cv2
+    import numpy as np
+
+    from data_utils.landmarks import LegacyDetector, quiet_native_stderr
+    from utils.io_utils import atomic_path
+    from utils.lip_sync import mouth_openings
+    from utils.video_io import iter_frames
+
+    opening = mouth_openings(real)
+    total = min(len(opening), sum(1 for _ in iter_frames(render)))
+    order = np.argsort(np.nan_to_num(opening[:total], nan=np.nanmedian(opening)))
+
+    def spaced(candidates):
+        picked = []
+        for i in candidates:
+            if all(abs(int(i) - j) >= 25 for j in picked):
+                picked.append(int(i))
+            if len(picked) == n:
+                break
+        return picked
+
+    frames = spaced(order) + spaced(order[::-1])
+    wanted = set(frames)
+    grab = lambda v: {i: f for i, f in enumerate(iter_frames(v)) if i in wanted}
+    rendered, truth = grab(render), grab(real)
+    with quiet_native_stderr():
+        detector = LegacyDetector(max_faces=1)
+    tiles = []
+    try:
+        for i in frames:
+            row = []
+            for img in (rendered[i], truth[i]):
+                face = detector(img, i)
+                if face is None:
+                    crop = img
+                else:  # a square around the lips (MediaPipe 61/291 corners, 0/17 outer midpoints)
+                    p = face.points[[61, 291, 0, 17], :2]
+                    c, half = p.mean(0), 0.9 * np.ptp(p[:, 0])
+                    y0, x0 = int(max(c[1] - half, 0)), int(max(c[0] - half, 0))
+                    crop = img[y0:int(c[1] + half), x0:int(c[0] + half)]
+                row.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC))
+            tiles.append(np.concatenate(row, 0))
+    finally:
+        detector.close()
+    sheet = np.concatenate(tiles, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    return out
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
@@ -140,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seconds", type=float, default=30.0)
     d.add_argument("--out", type=Path, required=True, help="output stem: <out>.wav, <out>_ph.npy, <out>_mel.npy")
     d.add_argument("--kinds", default="phoneme,mel", help="feature kinds to extract")
+    m = sub.add_parser("sheet", help="the render's mouth over the real one at the most closed and widest real mouths")
+    m.add_argument("render", type=Path)
+    m.add_argument("real", type=Path)
+    m.add_argument("--out", type=Path, required=True, help="output .jpg")
+    m.add_argument("--n", type=int, default=4, help="frames of each kind")
     f = sub.add_parser("fringes", help="share of magenta and green pixels in videos")
     f.add_argument("videos", nargs="+", type=Path)
     s = sub.add_parser("score", help="score renders against real videos")
@@ -150,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "driver":
             for path in make_driver(args.subject, args.seconds, args.out, args.kinds.split(",")):
                 print(path)
+            return 0
+        if args.cmd == "sheet":
+            print(mouth_sheet(args.render, args.real, args.out, args.n))
             return 0
         if args.cmd == "fringes":
             print("| video | magenta % | green % |\n|---|---:|---:|")

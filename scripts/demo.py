@@ -282,7 +282,8 @@ def run_demo(args: argparse.Namespace) -> Demo:
     t0, c0 = time.perf_counter(), cpu_seconds()
     demo.step(1, "sample", [str(args.video.resolve()) if args.video else f"sample {demo.size}"],
               [demo.video], demo.make_subject)
-    processed = [demo.data / "transforms_train.json", demo.data / "au.csv", demo.data / "process_log.json"]
+    processed = [demo.data / "transforms_train.json", demo.data / "au.csv", demo.data / "process_log.json",
+                 demo.data / "aud_ph.npy", demo.data / "aud_mel.npy"]  # the audio-to-mouth model's inputs
     demo.step(2, "process", demo.process_key(), processed, demo.process)
     demo.step(3, "train", demo.train_args(), [demo.model / "chkpnt_fuse_latest.pth"], demo.train)
     audio = demo.new_audio()
