@@ -249,7 +249,7 @@ def render(args: argparse.Namespace, out) -> dict:
     model_path, data_dir = Path(model.model_path), Path(model.source_path)
     renderer = FusedRenderer.from_checkpoint(model_path, device, model.exp_method, model.backend)
     codes_kinds = renderer.mouth_feature_kinds if renderer.uses_mouth_codes else []
-    features, sound, new_mouth_feats = None, None, None
+    features, sound, new_mouth_feats, new_activity = None, None, None, None
     if model.audio:
         kinds = list(dict.fromkeys([model.audio_extractor, *codes_kinds]))
         inputs, sound = _audio_inputs(Path(model.audio), kinds)
@@ -260,7 +260,10 @@ def render(args: argparse.Namespace, out) -> dict:
         if codes_kinds:
             from scene.audio_to_mouth import mouth_audio_features
 
+            from scene.audio_to_mouth import speech_activity
+
             new_mouth_feats = mouth_audio_features({k: inputs[k] for k in codes_kinds})
+            new_activity = speech_activity(inputs["phoneme"]) if "phoneme" in inputs else None
     if args.mouth_codes and not renderer.uses_mouth_codes:
         raise ValueError(f"{model_path} was trained without mouth codes (--mouth_input none): --mouth_codes has no effect")
     split = "train" if (args.use_train or not model.eval) else "val"
@@ -274,8 +277,9 @@ def render(args: argparse.Namespace, out) -> dict:
     if args.mouth_codes:
         codes = _load_mouth_codes(Path(args.mouth_codes), renderer.audio_to_mouth.names)
     elif renderer.uses_mouth_codes:
-        clip = new_mouth_feats if new_mouth_feats is not None else data.mouth_features
-        predicted = renderer.mouth_codes(clip).cpu().numpy()
+        new = new_mouth_feats is not None
+        clip, activity = (new_mouth_feats, new_activity) if new else (data.mouth_features, data.mouth_activity)
+        predicted = renderer.mouth_codes(clip, activity).cpu().numpy()
         codes = predicted if features is not None else predicted[data.aud_ids]  # val frames' stretch of the clip
     if features is not None:
         seq = RenderSequence.new_audio(data, features, device)

@@ -73,9 +73,10 @@ class FusedRenderer:
     def uses_mouth_codes(self) -> bool:
         return bool(self.face_net.mouth_dim)
 
-    def mouth_codes(self, features) -> Tensor:
-        """Raw mouth codes [T, M] of a clip from its audio-to-mouth inputs [T, F] (mouth_audio_features)."""
-        return self.audio_to_mouth.predict(features).to(self.face.means.device)
+    def mouth_codes(self, features, activity=None) -> Tensor:
+        """Raw mouth codes [T, M] of a clip from its audio-to-mouth inputs [T, F] (mouth_audio_features)
+        and its speech activity [T] (speech_activity; closes the mouth in silence)."""
+        return self.audio_to_mouth.predict(features, activity=activity).to(self.face.means.device)
 
     def normalise(self, codes: Tensor) -> Tensor:
         """Raw codes [..., M] -> what the motion nets read."""

@@ -39,6 +39,27 @@ log = logging.getLogger(__name__)
 MIN_TRAIN_FRAMES = 8
 MIN_CALIBRATION_FRAMES = 50  # val frames needed to calibrate the amplitude on them (else: out-of-fold)
 CLIP_STATS_PRIOR = 100  # frames: how much the training clip's input statistics weigh against a new clip's
+# Silence: the share of phone (not blank / word-boundary / special) posterior mass around a frame.
+# Speech sits at 0.14-0.33 (25th-75th percentile on cnn2 and german20s), silence and room noise at ~0.01.
+PHONEME_NON_SPEECH = (0, 1, 2, 3, 189, 190)  # <pad> <sos> <eos> <unk> <wb> <blank> of hama's 191 tokens
+SILENT, SPEAKING = 0.02, 0.10  # activity at or below SILENT closes the mouth; from SPEAKING on the codes are free
+
+
+def speech_activity(phoneme: np.ndarray, non_speech: tuple[int, ...] = PHONEME_NON_SPEECH) -> np.ndarray:
+    """[T, C, W] phoneme posterior windows (trainer layout) -> [T] speech activity in [0, 1].
+
+    The share of phone mass over each window (+-160 ms), averaged over 5 frames, then the most active
+    frame within +-6 (+-0.24 s): CTC posteriors are spiky, so only a pause of about half a second
+    counts as silence (gating shorter gaps closed the mouth on fluent speech: cnn2 val r 0.77 -> 0.65;
+    with the hold, 0.80).
+    """
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+    phoneme = np.asarray(phoneme, dtype=np.float32)
+    if phoneme.ndim != 3 or max(non_speech) >= phoneme.shape[1]:
+        raise ValueError(f"expected [T, C, W] phoneme posteriors with the tokens {non_speech}, got {phoneme.shape}")
+    active = (1.0 - phoneme[:, list(non_speech), :].sum(1).mean(-1)).clip(0.0, 1.0)
+    return maximum_filter1d(uniform_filter1d(active, 5, mode="nearest"), 13, mode="nearest")
 
 
 def mouth_audio_features(windows: dict[str, np.ndarray]) -> np.ndarray:
@@ -113,6 +134,15 @@ class AudioToMouth(nn.Module):
         self.register_buffer("gain", torch.ones(m))  # amplitude calibration of predictions (see calibrate)
         # std of (own - predicted) standardised codes on unseen frames: how far a prediction is off per code
         self.register_buffer("residual_std", torch.ones(m))
+        # the (standardised) code of a closed mouth, and whether predictions are gated towards it in silence
+        self.register_buffer("closed_code", torch.zeros(m))
+        self.register_buffer("silence_gate", torch.tensor(False))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # models from before the silence gate: no gate
+        state_dict.setdefault(prefix + "closed_code", torch.zeros(len(self.names)))
+        state_dict.setdefault(prefix + "silence_gate", torch.tensor(False))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def num_codes(self) -> int:
@@ -153,11 +183,13 @@ class AudioToMouth(nn.Module):
 
     @torch.no_grad()
     def predict(self, feats: Tensor | np.ndarray, calibrated: bool = True, standardised: bool = False,
-                per_clip: bool = True) -> Tensor:
+                per_clip: bool = True, activity: np.ndarray | None = None) -> Tensor:
         """Mouth codes of a whole clip: feats [T, F] -> [T, M] (raw units unless `standardised`).
 
         With `calibrated`, predictions are scaled about the mean by `gain` (regression shrinks them
-        toward the mean; see calibrate); `per_clip`: see standardise_inputs.
+        toward the mean; see calibrate); `per_clip`: see standardise_inputs. `activity` [T]
+        (speech_activity) closes the mouth where there is no speech: a talking head's training video has
+        few long pauses, so the net alone leaves the mouth half open in them.
         """
         feats = torch.as_tensor(feats, dtype=self.input_mean.dtype, device=self.input_mean.device)
         if feats.dim() != 2 or feats.shape[1] != self.in_dim:
@@ -168,6 +200,10 @@ class AudioToMouth(nn.Module):
         self.train(was_training)
         if calibrated:
             z = z * self.gain
+        if activity is not None and bool(self.silence_gate):
+            act = torch.as_tensor(np.asarray(activity), dtype=z.dtype, device=z.device)[:, None]  # [T, 1]
+            speaking = ((act - SILENT) / (SPEAKING - SILENT)).clamp(0.0, 1.0)
+            z = self.closed_code + speaking * (z - self.closed_code)
         return z if standardised else self.denormalise(z)
 
     # ---- saving: plain tensors, lists and numbers (loads with torch.load(weights_only=True)) -------
@@ -240,8 +276,8 @@ def _runs(rows: np.ndarray) -> list[np.ndarray]:
 
 
 def fit_audio_to_mouth(feats: np.ndarray, codes: np.ndarray, names: list[str], train_rows: np.ndarray,
-                       val_rows: np.ndarray, cfg: FitConfig | None = None,
-                       device: str | torch.device = "cpu") -> tuple[AudioToMouth, dict]:
+                       val_rows: np.ndarray, cfg: FitConfig | None = None, device: str | torch.device = "cpu",
+                       activity: np.ndarray | None = None) -> tuple[AudioToMouth, dict]:
     """Train the model on the training frames, early-stopped on the val frames.
 
     Args:
@@ -249,6 +285,8 @@ def fit_audio_to_mouth(feats: np.ndarray, codes: np.ndarray, names: list[str], t
         codes: [T, M] mouth codes of every frame (scene.frame_features.mouth_codes); code 0 is the opening.
         train_rows, val_rows: frame indices of the two splits.
         device: where the nets train (a GPU takes seconds; the model comes back on the CPU).
+        activity: [T] speech activity of the clip (speech_activity): the report's val predictions are
+            gated with it, as synthesis gates them.
     Returns:
         the model (on the CPU, eval mode, with `gain` calibrated), and a report: val r and amplitude
         per code, out-of-fold predictions of the training frames (`oof_codes` [len(train_rows), M],
@@ -290,6 +328,9 @@ def fit_audio_to_mouth(feats: np.ndarray, codes: np.ndarray, names: list[str], t
         calibrate(model, oof, z[train_rows])
     unseen = (oof * model.gain, z[train_rows]) if blocks else (val_pred * model.gain, z[val_rows])
     model.residual_std.copy_((unseen[1] - unseen[0]).std(0))
+    opening = z[train_rows, 0]  # a closed mouth: the mean code of the training frames least open
+    model.closed_code.copy_(z[train_rows][opening <= torch.quantile(opening, 0.1)].mean(0))
+    model.silence_gate.fill_(True)
     report = {"names": list(names), "train_frames": int(len(train_rows)), "val_frames": int(len(val_rows)),
               "best_steps": steps, "config": asdict(cfg), "gain": model.gain.tolist(), "per_code": {}}
     for j, name in enumerate(names):
@@ -302,6 +343,9 @@ def fit_audio_to_mouth(feats: np.ndarray, codes: np.ndarray, names: list[str], t
             row["val_amplitude_calibrated"] = round(float(val_pred[:, j].std() * model.gain[j] / max(real.std(), 1e-9)), 4)
         report["per_code"][name] = row
     report["val_opening_r"] = report["per_code"][names[0]].get("val_r")
+    if activity is not None and len(val_rows):  # as synthesis predicts: calibrated and closed in silence
+        gated = model.predict(feats_t, standardised=True, activity=activity)[val_rows, 0].numpy()
+        report["val_opening_r_gated"] = round(pearson(gated, z[val_rows, 0].numpy()), 4)
     report["oof_codes"] = model.denormalise(oof * model.gain).numpy()
     return model, report
 

@@ -56,7 +56,8 @@ class SubjectData:
     def __init__(self, data_dir: Path, split: str, cache: FrameCache, cameras: CameraSet, img_ids: np.ndarray,
                  aud_ids: np.ndarray, per_frame: dict[str, np.ndarray], au25_stats: dict[str, float],
                  audio: np.ndarray, audio_extractor: str, exp_method: str, device: torch.device, storage: str,
-                 mouth_code_names: list[str] | None = None, mouth_features: np.ndarray | None = None):
+                 mouth_code_names: list[str] | None = None, mouth_features: np.ndarray | None = None,
+                 mouth_activity: np.ndarray | None = None):
         self.data_dir, self.split, self.cache = data_dir, split, cache
         self.cameras, self.device, self.storage = cameras, device, storage
         self.img_ids, self.aud_ids = img_ids, aud_ids  # [N] numpy
@@ -65,6 +66,7 @@ class SubjectData:
         self.audio_extractor, self.exp_method = audio_extractor, exp_method
         self.mouth_code_names = mouth_code_names  # None: no mouth codes were read
         self.mouth_features = mouth_features  # [T, F] audio-to-mouth inputs of the whole clip, or None
+        self.mouth_activity = mouth_activity  # [T] speech activity of the clip (closes the mouth in silence)
         self.rows = cache.rows(img_ids)  # [N] cache rows
         self.audio = torch.from_numpy(audio).to(device)  # [T, C, W_a]
         self.bc = self._bc_tensor()
@@ -109,9 +111,15 @@ class SubjectData:
             predicted: [N, M] raw codes predicted for this split's frames (out-of-fold for the training
                 split), served as mouth_code_pred; None: the own codes stand in.
         """
-        if self.mouth_code_names != model.names:
+        missing = [n for n in model.names if n not in (self.mouth_code_names or [])]
+        if missing:
             raise ValueError(f"the audio-to-mouth model predicts {model.names} but {self.data_dir} gives "
                              f"mouth codes {self.mouth_code_names}: retrain it (train.py --stage lips)")
+        if self.mouth_code_names != model.names:  # keep the model's codes, in its order
+            cols = [self.mouth_code_names.index(n) for n in model.names]
+            self.per_frame["mouth_code_raw"] = self.per_frame["mouth_code_raw"][:, cols]
+            self._t["mouth_code_raw"] = self._t["mouth_code_raw"][:, cols]
+            self.mouth_code_names = list(model.names)
         stats = model.code_mean.cpu(), model.code_std.cpu()
         norm = lambda a: ((torch.as_tensor(a, dtype=torch.float32) - stats[0]) / stats[1]).to(self.device)
         self._t["mouth_code"] = norm(self.per_frame["mouth_code_raw"])
@@ -303,12 +311,13 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
         _check_rows(len(smirk["jaw_params"]), need, smirk_path)
     audio = sf.read_audio_features(data_dir, audio_extractor)  # [T, C, W_a]
     aud_ids = _fit_aud_ids(tf.aud_ids, audio.shape[0], sf.audio_feature_path(data_dir, audio_extractor))
-    mouth_feats = None
+    mouth_feats = mouth_activity = None
     if mouth_features:
-        from scene.audio_to_mouth import mouth_audio_features
+        from scene.audio_to_mouth import mouth_audio_features, speech_activity
 
         kinds = {k: audio if k == audio_extractor else sf.read_audio_features(data_dir, k) for k in mouth_features}
         mouth_feats = mouth_audio_features(kinds)
+        mouth_activity = speech_activity(kinds["phoneme"]) if "phoneme" in kinds else None
         _fit_aud_ids(aud_ids, len(mouth_feats), sf.audio_feature_path(data_dir, mouth_features[-1]))
 
     cache = ensure_cache(data_dir, all_ids, resolution, cache_dir, workers, progress)
@@ -336,7 +345,7 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
     log.info("%s split of %s: %d frames at %dx%d, frames on %s (%.2f GB)", split, data_dir, len(ids),
              cache.width, cache.height, device if chosen == "device" else "disk", nbytes / 1e9)
     return SubjectData(data_dir, split, cache, cameras, ids, aud_ids, per_frame, au_info["au25_stats"],
-                       audio, audio_extractor, exp_method, device, chosen, code_names, mouth_feats)
+                       audio, audio_extractor, exp_method, device, chosen, code_names, mouth_feats, mouth_activity)
 
 
 # ----------------------------------------------------------------------------- CLI: build + measure

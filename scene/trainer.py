@@ -147,7 +147,8 @@ def train_lips(data, val_data, cfg: TrainConfig) -> dict:
     codes[data.aud_ids] = data.per_frame["mouth_code_raw"]
     codes[val_data.aud_ids] = val_data.per_frame["mouth_code_raw"]
     model, report = fit_audio_to_mouth(feats, codes, data.mouth_code_names, data.aud_ids, val_data.aud_ids,
-                                       FitConfig(seed=cfg.seed, steps=cfg.lips_steps), device=cfg.device)
+                                       FitConfig(seed=cfg.seed, steps=cfg.lips_steps), device=cfg.device,
+                                       activity=data.mouth_activity)
     oof = report.pop("oof_codes")
     report["seconds"] = round(time.time() - t0, 2)
     model_path.mkdir(parents=True, exist_ok=True)

@@ -184,7 +184,7 @@ class FakeSteps:
         self.envs.append(env)
         if name == "process":
             data = Path(argv[argv.index("--data_dir") + 1])
-            for f in ("transforms_train.json", "au.csv", "process_log.json"):
+            for f in ("transforms_train.json", "au.csv", "process_log.json", "aud_ph.npy", "aud_mel.npy"):
                 (data / f).write_text("{}")
         elif name == "train":
             model = Path(argv[argv.index("-m") + 1])

@@ -143,7 +143,7 @@ def test_ctrl_c_in_preprocessing_then_the_rerun_redoes_no_finished_step(tmp_path
     assert _process(video, "--compact") == 0
     out = capsys.readouterr().out
     assert "[2 frames] frames: 15 frames already in ori_imgs/ (skipped)" in out
-    assert "[1 audio] audio: aud.wav, split and phoneme features already done (skipped)" in out
+    assert "[1 audio] audio: aud.wav, split and phoneme, mel features already done (skipped)" in out
     assert {p.name: p.stat().st_mtime_ns for p in (d / "ori_imgs").glob("*.jpg")} == frames_done
     assert (d / "aud_ph.npy").stat().st_mtime_ns == audio_done and (d / "au.csv").is_file()
 

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from scene.audio_to_mouth import (AudioToMouth, FitConfig, fit_audio_to_mouth, load_audio_to_mouth,
-                                  mouth_audio_features, pearson, predicted_for, save_audio_to_mouth)
+                                  mouth_audio_features, pearson, predicted_for, save_audio_to_mouth, speech_activity)
 
 NAMES = ["opening", "jawOpen"]
 
 
-def synthetic_clip(frames=700, channels=24, seed=0, silence=()):
+def synthetic_clip(frames=700, channels=24, seed=0, silence=(), with_phonemes=False):
     """Phoneme-like features [T, C, 16] and mel-like [T, 10, 16] whose 'vowel' classes open the mouth.
 
     A random phone sequence (each held 2-6 frames) is one-hot in the first channels (class 0 = silence);
@@ -30,7 +30,8 @@ def synthetic_clip(frames=700, channels=24, seed=0, silence=()):
     mel = (loud[:, None, None] * rng.uniform(0.5, 1.5, (1, 10, 1)) + rng.normal(0, 0.2, (frames, 10, 16))).astype(np.float32)
     opening = np.convolve(openness[cls], np.ones(3) / 3, mode="same") + rng.normal(0, 0.03, frames)
     codes = np.stack([opening, 0.8 * opening + rng.normal(0, 0.05, frames)], 1).astype(np.float32)
-    return mouth_audio_features({"phoneme": steps, "mel": mel}), codes
+    feats = mouth_audio_features({"phoneme": steps, "mel": mel})
+    return (feats, codes, steps) if with_phonemes else (feats, codes)
 
 
 FAST = FitConfig(hidden=32, steps=300, eval_every=25, folds=2)
@@ -72,11 +73,26 @@ def test_learns_the_mapping_and_generalises_to_held_out_frames(fitted):
 
 def test_silence_gives_a_closed_mouth(fitted):
     _, codes, model, _ = fitted
-    feats, truth = synthetic_clip(300, seed=7, silence=(slice(200, 300),))  # trailing second of silence
-    pred = model.predict(feats).numpy()[:, 0]
+    feats, truth, phonemes = synthetic_clip(300, seed=7, silence=(slice(200, 300),), with_phonemes=True)
+    activity = speech_activity(phonemes, non_speech=(0,))  # class 0 is this clip's silence
+    assert activity[215:].max() < 0.1 < activity[:190].min()
+    pred = model.predict(feats, activity=activity).numpy()[:, 0]  # trailing four seconds of silence
     closed, speaking = np.median(pred[215:300]), np.median(pred[:200])
-    assert closed < np.percentile(codes[:, 0], 20), (closed, speaking)
+    assert closed < np.percentile(codes[:, 0], 10), (closed, speaking)
     assert speaking - closed > 0.5 * codes[:, 0].std()
+    # fluent speech is not gated: the same predictions with or without the activity
+    np.testing.assert_allclose(pred[:190], model.predict(feats).numpy()[:190, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_speech_activity_holds_over_short_gaps_and_drops_in_pauses():
+    T = 120
+    ph = np.zeros((T, 191, 16), np.float32)
+    ph[:, 190] = 1.0  # CTC blank everywhere
+    for t in range(0, 60, 5):  # a phone every 5 frames (200 ms) for 60 frames, then 2.4 s of silence
+        ph[t, 190], ph[t, 40] = 0.0, 1.0
+    act = speech_activity(ph)
+    assert act[:58].min() > 0.1  # the gaps between phones are speech
+    assert act[75:].max() < 0.02  # a pause longer than half a second is silence
 
 
 def test_calibration_gives_predictions_the_real_amplitude(fitted):

@@ -75,18 +75,22 @@ def test_audio_stats_travel_with_the_weights_and_old_checkpoints_load_as_identit
     assert torch.equal(legacy.input_mean, torch.zeros(feats.shape[1])) and torch.equal(legacy.input_scale, torch.ones(feats.shape[1]))
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
+def _trained(root, n_frames: int, size: int, *schedule: str):
+    """(subject, model) of the synthetic subject trained on the CPU with `schedule` (train.py flags)."""
     import train
     from tests.fixtures.make_subject import make_subject
 
-    root = tmp_path_factory.mktemp("lips")
-    subject = make_subject(root / "synth", n_frames=12, size=48)
+    subject = make_subject(root / "synth", n_frames=n_frames, size=size)
     model = root / "model"
-    assert train.main(["-s", str(subject), "-m", str(model), "--mouth_iterations", "8", "--face_iterations", "8",
-                       "--fuse_iterations", "2", "--init_num", "150", "--face_init_num", "150", "--backend", "torch",
-                       "--device", "cpu", "--quiet"]) == 0
+    assert train.main(["-s", str(subject), "-m", str(model), *schedule, "--backend", "torch", "--device", "cpu",
+                       "--quiet"]) == 0
     return subject, model
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return _trained(tmp_path_factory.mktemp("lips"), 12, 48, "--mouth_iterations", "8", "--face_iterations", "8",
+                    "--fuse_iterations", "2", "--init_num", "150", "--face_init_num", "150")
 
 
 def _lip_motion_module():
@@ -128,16 +132,8 @@ def test_lip_check_cli_writes_json(tiny_model, tmp_path):
 @pytest.fixture(scope="module")
 def speaking_model(tmp_path_factory):
     """A model of the synthetic subject, whose lips open and close with its (synthetic) audio."""
-    import train
-    from tests.fixtures.make_subject import make_subject
-
-    root = tmp_path_factory.mktemp("speaking")
-    subject = make_subject(root / "synth", n_frames=60, size=64)
-    model = root / "model"
-    assert train.main(["-s", str(subject), "-m", str(model), "--mouth_iterations", "150", "--face_iterations", "600",
-                       "--fuse_iterations", "20", "--init_num", "400", "--face_init_num", "1000", "--backend", "torch",
-                       "--device", "cpu", "--mouth_code_set", "opening,jawOpen", "--quiet"]) == 0
-    return subject, model
+    return _trained(tmp_path_factory.mktemp("speaking"), 60, 64, "--mouth_iterations", "150", "--face_iterations",
+                    "1200", "--fuse_iterations", "20", "--init_num", "400", "--face_init_num", "2000")
 
 
 def _render_with_codes(renderer, data, codes):
@@ -197,9 +193,12 @@ def test_silence_gives_a_closed_mouth(speaking_model):
     renderer = FusedRenderer.from_checkpoint(model, "cpu", backend="torch")
     data = load_subject(subject, "train", progress=False, mouth_features=("phoneme", "mel"),
                         mouth_code_names=tuple(renderer.audio_to_mouth.names))
-    # the fixture's features are the opening times a fixed spectrum plus noise: silence is the noise floor
-    silent = np.random.default_rng(1).normal(0, 0.01, data.mouth_features[data.aud_ids].shape).astype(np.float32)
-    codes = renderer.mouth_codes(silent)
+    # speech, then as long a silence (the fixture's features are the opening times a fixed spectrum plus
+    # noise: silence is the noise floor); the silent half must close the mouth
+    speech = data.mouth_features[data.aud_ids]
+    silent = np.random.default_rng(1).normal(0, 0.01, speech.shape).astype(np.float32)
+    activity = np.r_[np.ones(len(speech)), np.zeros(len(silent))]  # what speech_activity gives real audio
+    codes = renderer.mouth_codes(np.concatenate([speech, silent]), activity)[len(speech):]
     opening = data.per_frame["mouth_code_raw"][:, 0]
     closed, wide = int(np.argmin(opening)), int(np.argmax(opening))
     assert float(codes[:, 0].mean()) < np.percentile(opening, 25)  # the predicted opening is a closed one
