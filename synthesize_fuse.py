@@ -258,9 +258,7 @@ def render(args: argparse.Namespace, out) -> dict:
             raise ValueError(f"{model.audio}: features have {features.shape[1]} channels but the model expects "
                              f"{renderer.audio_channels} ({model.audio_extractor} features)")
         if codes_kinds:
-            from scene.audio_to_mouth import mouth_audio_features
-
-            from scene.audio_to_mouth import speech_activity
+            from scene.audio_to_mouth import mouth_audio_features, speech_activity
 
             new_mouth_feats = mouth_audio_features({k: inputs[k] for k in codes_kinds})
             new_activity = speech_activity(inputs["phoneme"]) if "phoneme" in inputs else None
