@@ -155,7 +155,9 @@ def _lips_motion_r(image, truth, box):
     return float((a * b).sum() / (a.norm() * b.norm()))
 
 
-def test_mouth_follows_its_audio_better_than_shuffled_audio(speaking_model):
+@pytest.fixture
+def speaking(speaking_model):
+    """(renderer, training split with its audio-to-mouth inputs) of the speaking model (fresh: tests edit weights)."""
     from gaussian_renderer.fused import FusedRenderer
     from scene.dataset import load_subject
 
@@ -163,6 +165,11 @@ def test_mouth_follows_its_audio_better_than_shuffled_audio(speaking_model):
     renderer = FusedRenderer.from_checkpoint(model, "cpu", backend="torch")
     data = load_subject(subject, "train", progress=False, mouth_features=("phoneme", "mel"),
                         mouth_code_names=tuple(renderer.audio_to_mouth.names))
+    return renderer, data
+
+
+def test_mouth_follows_its_audio_better_than_shuffled_audio(speaking):
+    renderer, data = speaking
     feats = data.mouth_features[data.aud_ids]
     own = renderer.mouth_codes(feats)
     shuffled = renderer.mouth_codes(feats[np.random.default_rng(0).permutation(len(feats))])
@@ -185,14 +192,8 @@ def _blocks_of(mlp, renderer):
     return (mouth.in_dim, mouth.audio_dim, mouth.mouth_enc_dim)
 
 
-def test_silence_gives_a_closed_mouth(speaking_model):
-    from gaussian_renderer.fused import FusedRenderer
-    from scene.dataset import load_subject
-
-    subject, model = speaking_model
-    renderer = FusedRenderer.from_checkpoint(model, "cpu", backend="torch")
-    data = load_subject(subject, "train", progress=False, mouth_features=("phoneme", "mel"),
-                        mouth_code_names=tuple(renderer.audio_to_mouth.names))
+def test_silence_gives_a_closed_mouth(speaking):
+    renderer, data = speaking
     # speech, then as long a silence (the fixture's features are the opening times a fixed spectrum plus
     # noise: silence is the noise floor); the silent half must close the mouth
     speech = data.mouth_features[data.aud_ids]
