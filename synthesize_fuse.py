@@ -31,30 +31,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arguments import ModelParams, PipelineParams, add_group, extract_group, load_combined
+from arguments import ModelParams, SynthesisParams, add_group, extract_group, restore_model
+
+# the model settings a render may change; the others are restored from the training run's cfg_args.json
+RENDER_FLAGS = ("model_path", "source_path", "resolution", "audio_extractor", "backend", "device")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_group(p, ModelParams)
-    add_group(p, PipelineParams)
-    s = p.add_argument_group("synthesis")
-    s.add_argument("--iteration", type=int, default=-1, help="unused: the latest checkpoint is rendered")
-    s.add_argument("--use_train", action="store_true", help="render over the training split's poses/backgrounds")
-    s.add_argument("--fast", action="store_true", help="only renders/out.mp4 (+ audio), no extra videos or metrics")
-    s.add_argument("--dilate", action="store_true", help="dilate the mouth alpha (13x13) before compositing")
-    s.add_argument("--batch_size", type=int, default=8, help="frames rendered per batch")
-    s.add_argument("--max_frames", type=int, default=0, help="render at most this many frames (0 = all)")
-    s.add_argument("--mouth_codes", default="",
-                   help="drive the lips with these mouth codes ([frames, M] .npy, raw units, e.g. an edited "
-                        "<stem>_mouth_codes.npy or renders/mouth_codes.npy of an earlier render) instead of "
-                        "predicting them from the audio")
-    s.add_argument("--lpips_weights", default="", help="--eval: also LPIPS, with the weights in this folder "
-                   "(alexnet-owt-7be5be79.pth, lpips' alex.pth); without it LPIPS is listed as skipped")
-    s.add_argument("--out", default="", help="new-audio render: the mp4 with sound (default: "
-                   "<model>/train/ours_None/renders/<audio stem>.mp4); companions are named beside it")
-    s.add_argument("--overwrite", action="store_true", help="replace an existing new-audio render of that name")
-    s.add_argument("--quiet", action="store_true", help="only warnings")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)  # a mistyped or removed flag is an error, not another flag
+    add_group(p, ModelParams, only=RENDER_FLAGS[:1], suppress_defaults=True, title="model",
+              description="The trained model (train.py's -m).")
+    add_group(p, ModelParams, only=RENDER_FLAGS[1:], suppress_defaults=True, title="restored",
+              defaults_from="default: the training run's", description="The trained model's settings "
+              "(<model>/cfg_args.json) that a render may change.")
+    add_group(p, SynthesisParams, title="synthesis")
     return p
 
 
@@ -125,7 +116,8 @@ def _load_mouth_codes(path: Path, names: list[str]) -> np.ndarray:
     return codes.astype(np.float32)
 
 
-def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], args, desc: str, lpips=None):
+def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], syn: SynthesisParams, desc: str,
+                 lpips=None):
     """Render `n_frames` of `seq` into the videos named in `paths` (out, face, mouth, gt, side).
 
     Returns (FrameMetrics or None, contact-sheet tiles, seconds spent rendering).
@@ -142,9 +134,9 @@ def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], arg
     parts = "face" in writers
     sheet, sheet_every = [], max(n_frames // 8, 1)
     render_seconds = 0.0
-    bar = tqdm(total=n_frames, desc=desc, disable=args.quiet, dynamic_ncols=True)
+    bar = tqdm(total=n_frames, desc=desc, disable=syn.quiet, dynamic_ncols=True)
     try:
-        for start, batch in seq.batches(args.batch_size):
+        for start, batch in seq.batches(syn.batch_size):
             if start >= n_frames:
                 break
             keep = min(n_frames - start, batch["viewmats"].shape[0])
@@ -154,7 +146,7 @@ def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], arg
                 torch.cuda.synchronize()
             t0 = time.time()
             out = renderer.render(views, batch["audio_windows"][:keep], batch["expression"][:keep],
-                                  batch["background"][:keep], code, dilate=args.dilate, parts=parts)
+                                  batch["background"][:keep], code, dilate=syn.dilate, parts=parts)
             image = out["image"] if parts else out
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -206,35 +198,35 @@ def _landmark_scores(render: Path, gt: Path) -> dict:
     return {k: v for k, v in scores.items() if k != "frames"}
 
 
-def output_paths(args: argparse.Namespace):
+def output_paths(model_path: str, syn: SynthesisParams):
     """Where this run writes: a new-audio render is claimed under its own name (utils/render_paths.py)."""
     from utils.render_paths import claim_render_paths, default_render_path, render_paths, split_render_paths
 
-    driver = args.audio or (args.mouth_codes if not args.eval else "")  # what a new render is named after
+    driver = syn.audio or (syn.mouth_codes if not syn.eval else "")  # what a new render is named after
     if driver:
         stem = Path(driver).stem
-        if args.audio and Path(args.audio).suffix == ".npy":
+        if syn.audio and Path(syn.audio).suffix == ".npy":
             stem = stem.rsplit("_", 1)[0]  # speech_ph.npy -> speech
-        return claim_render_paths(args.out or default_render_path(args.model_path, stem), args.overwrite)
-    if args.out:
-        render_paths(args.out)  # a bad name is reported first
+        return claim_render_paths(syn.out or default_render_path(model_path, stem), syn.overwrite)
+    if syn.out:
+        render_paths(syn.out)  # a bad name is reported first
         raise ValueError("--out names a render of new audio or mouth codes; --eval and the training split write "
-                         f"to {Path(args.model_path)}/{{test,train}}/ours_None/")
-    split = "train" if (args.use_train or not args.eval) else "val"
-    return split_render_paths(Path(args.model_path) / ("test" if split == "val" else "train") / "ours_None")
+                         f"to {Path(model_path)}/{{test,train}}/ours_None/")
+    split = "train" if (syn.use_train or not syn.eval) else "val"
+    return split_render_paths(Path(model_path) / ("test" if split == "val" else "train") / "ours_None")
 
 
-def synthesize(args: argparse.Namespace) -> dict:
+def synthesize(model: ModelParams, syn: SynthesisParams) -> dict:
     """Render, after claiming the output names; a failed run gives back the names it claimed."""
-    paths = output_paths(args)
+    paths = output_paths(model.model_path, syn)
     try:
-        return render(args, paths)
+        return render(model, syn, paths)
     except BaseException:
         paths.release()
         raise
 
 
-def render(args: argparse.Namespace, out) -> dict:
+def render(model: ModelParams, syn: SynthesisParams, out) -> dict:
     """One render into the files of `out` (utils.render_paths.RenderPaths)."""
     from gaussian_renderer.fused import FusedRenderer
     from scene.dataset import load_subject
@@ -244,36 +236,35 @@ def render(args: argparse.Namespace, out) -> dict:
     from utils.metrics import load_lpips_metric, markdown_table
     from utils.video_io import mux_audio
 
-    model = extract_group(args, ModelParams)
     device = resolve_device(model.device)
     model_path, data_dir = Path(model.model_path), Path(model.source_path)
     renderer = FusedRenderer.from_checkpoint(model_path, device, model.exp_method, model.backend)
     codes_kinds = renderer.mouth_feature_kinds if renderer.uses_mouth_codes else []
     features, sound, new_mouth_feats, new_activity = None, None, None, None
-    if model.audio:
+    if syn.audio:
         kinds = list(dict.fromkeys([model.audio_extractor, *codes_kinds]))
-        inputs, sound = _audio_inputs(Path(model.audio), kinds)
+        inputs, sound = _audio_inputs(Path(syn.audio), kinds)
         features = inputs[model.audio_extractor]
         if features.shape[1] != renderer.audio_channels:
-            raise ValueError(f"{model.audio}: features have {features.shape[1]} channels but the model expects "
+            raise ValueError(f"{syn.audio}: features have {features.shape[1]} channels but the model expects "
                              f"{renderer.audio_channels} ({model.audio_extractor} features)")
         if codes_kinds:
             from scene.audio_to_mouth import mouth_audio_features, speech_activity
 
             new_mouth_feats = mouth_audio_features({k: inputs[k] for k in codes_kinds})
             new_activity = speech_activity(inputs["phoneme"]) if "phoneme" in inputs else None
-    if args.mouth_codes and not renderer.uses_mouth_codes:
+    if syn.mouth_codes and not renderer.uses_mouth_codes:
         raise ValueError(f"{model_path} was trained without mouth codes (--mouth_input none): --mouth_codes has no effect")
-    split = "train" if (args.use_train or not model.eval) else "val"
+    split = "train" if (syn.use_train or not syn.eval) else "val"
     data = load_subject(data_dir, split, model.resolution, model.audio_extractor, model.exp_method, device=device,
-                        progress=not args.quiet, expression_input=model.expression_input,
+                        progress=not syn.quiet, expression_input=model.expression_input,
                         mouth_features=tuple(codes_kinds) if split == "val" else (),
                         mouth_code_names=tuple(renderer.audio_to_mouth.names) if renderer.uses_mouth_codes else ())
 
     # what drives the lips: codes from a file, or predicted from the driving audio
     codes = None
-    if args.mouth_codes:
-        codes = _load_mouth_codes(Path(args.mouth_codes), renderer.audio_to_mouth.names)
+    if syn.mouth_codes:
+        codes = _load_mouth_codes(Path(syn.mouth_codes), renderer.audio_to_mouth.names)
     elif renderer.uses_mouth_codes:
         new = new_mouth_feats is not None
         clip, activity = (new_mouth_feats, new_activity) if new else (data.mouth_features, data.mouth_activity)
@@ -281,7 +272,7 @@ def render(args: argparse.Namespace, out) -> dict:
         codes = predicted if features is not None else predicted[data.aud_ids]  # val frames' stretch of the clip
     if features is not None:
         seq = RenderSequence.new_audio(data, features, device)
-    elif args.mouth_codes and split == "train":
+    elif syn.mouth_codes and split == "train":
         silence = np.zeros((len(codes),) + tuple(data.audio.shape[1:]), np.float32)  # the codes alone move the lips
         seq = RenderSequence.new_audio(data, silence, device)
     else:
@@ -291,10 +282,10 @@ def render(args: argparse.Namespace, out) -> dict:
         if len(codes) < len(seq):
             raise ValueError(f"{len(codes)} mouth codes for {len(seq)} frames: give one row per frame")
         seq.mouth_codes = torch.from_numpy(codes[:len(seq)]).to(device)
-    n_frames = len(seq) if args.max_frames <= 0 else min(len(seq), args.max_frames)
+    n_frames = len(seq) if syn.max_frames <= 0 else min(len(seq), syn.max_frames)
     out_dir = model_path / ("test" if split == "val" else "train") / "ours_None"
     render_dir = out.silent.parent
-    extras = not args.fast
+    extras = not syn.fast
     paths = {"out": out.silent}
     if extras:
         paths.update(face=out.face, mouth=out.mouth)
@@ -302,11 +293,11 @@ def render(args: argparse.Namespace, out) -> dict:
         paths["gt"] = out.gt
         if extras:
             paths["side"] = out.side
-    lpips, lpips_skipped = load_lpips_metric(args.lpips_weights, device) if seq.has_gt else (None, None)
+    lpips, lpips_skipped = load_lpips_metric(syn.lpips_weights, device) if seq.has_gt else (None, None)
     skipped = {"lpips": lpips_skipped} if lpips_skipped else {}
     t_start = time.time()
-    desc = "render (mouth codes from audio)" if codes is not None and not args.mouth_codes else "render"
-    metrics, sheet, render_seconds = _render_pass(renderer, seq, n_frames, data, paths, args, desc, lpips)
+    desc = "render (mouth codes from audio)" if codes is not None and not syn.mouth_codes else "render"
+    metrics, sheet, render_seconds = _render_pass(renderer, seq, n_frames, data, paths, syn, desc, lpips)
     if codes is not None:
         save_npy(out.codes, codes[:n_frames])
 
@@ -314,7 +305,7 @@ def render(args: argparse.Namespace, out) -> dict:
     muxed = None
     fps = 25.0
     try:
-        if sound is None and features is None and not args.mouth_codes and (data_dir / "aud.wav").is_file():
+        if sound is None and features is None and not syn.mouth_codes and (data_dir / "aud.wav").is_file():
             first = int(data.img_ids[seq.rows[0]])
             sound = _cut_audio(data_dir / "aud.wav", first / fps, n_frames / fps, out_dir / "audio.wav")
         if sound is not None:
@@ -333,7 +324,7 @@ def render(args: argparse.Namespace, out) -> dict:
     result = {"split": split, "frames": n_frames, "render_fps": round(n_frames / max(render_seconds, 1e-9), 1),
               "out": str(out.silent), "out_with_audio": str(muxed) if muxed else None,
               "device": str(device),
-              "lips_driven_by": ("mouth codes from " + (str(args.mouth_codes) if args.mouth_codes else "the audio")
+              "lips_driven_by": ("mouth codes from " + (str(syn.mouth_codes) if syn.mouth_codes else "the audio")
                                  if codes is not None else "the motion nets' audio path")}
     out.release()  # the claimed name of the sound version when no sound could be muxed
     if metrics is not None:
@@ -343,11 +334,11 @@ def render(args: argparse.Namespace, out) -> dict:
         if not scores:
             why = "mediapipe is not installed" if extras else "--fast (no landmark pass)"
             skipped.update(lmd=why, mouth_open_corr=why)
-        if extras and renderer.uses_mouth_codes and not args.mouth_codes:
+        if extras and renderer.uses_mouth_codes and not syn.mouth_codes:
             # the upper bound: the same frames driven by their own mouth codes (what a perfect audio model gives)
             own = RenderSequence.eval_split(data)
             own_paths = {"out": render_dir / "out_own_codes.mp4", "gt": out.gt}
-            own_metrics, _, _ = _render_pass(renderer, own, n_frames, data, own_paths, args, "render (own mouth codes)",
+            own_metrics, _, _ = _render_pass(renderer, own, n_frames, data, own_paths, syn, "render (own mouth codes)",
                                              lpips)
             result["own_codes"] = {**own_metrics.summary(), **_landmark_scores(own_paths["out"], paths["gt"])}
         result["wall_seconds"] = round(time.time() - t_start, 2)
@@ -372,17 +363,18 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = load_combined(parser, argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    if not args.model_path:
+    args = build_parser().parse_args(argv)
+    syn = extract_group(args, SynthesisParams)
+    logging.basicConfig(level=logging.WARNING if syn.quiet else logging.INFO, format="%(message)s")
+    if not getattr(args, "model_path", ""):
         print("error: give the trained model folder (-M output/<ID>)", file=sys.stderr)
         return 2
-    if not args.source_path:
-        print("error: give the processed subject folder (-S data/<ID>)", file=sys.stderr)
-        return 2
     try:
-        result = synthesize(args)
+        model = restore_model(args.model_path, {k: getattr(args, k) for k in RENDER_FLAGS if hasattr(args, k)})
+        if not model.source_path:
+            print("error: give the processed subject folder (-S data/<ID>)", file=sys.stderr)
+            return 2
+        result = synthesize(model, syn)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -15,7 +15,6 @@ import dataclasses
 from collections import deque
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from arguments import ModelParams, OptimizationParams
+from arguments import TrainConfig  # (scripts and tests import it from here too)
 from scene.gaussian_model import GaussianModel
 from scene.audio_to_mouth import ARTIFACT, FitConfig, fit_audio_to_mouth, load_audio_to_mouth, predicted_for, \
     save_audio_to_mouth
@@ -39,42 +38,11 @@ log = logging.getLogger(__name__)
 STAGES = ("lips", "mouth", "face", "fuse")
 
 
-@dataclass
-class TrainConfig:
-    model: ModelParams
-    opt: OptimizationParams
-    mouth_iterations: int = 50000
-    face_iterations: int = 50000
-    fuse_iterations: int = 10000
-    face_init_num: int = 2000
-    face_grad_threshold: float = 0.0005
-    face_max_points: int = 0  # > 0: the face field stops densifying at this many Gaussians
-    fuse_opacity_lr: float = 0.001
-    max_minutes: float = 0.0  # > 0: save and stop after this long (resume later)
-    stop_after: int = 0  # > 0: save and stop after this many iterations of this invocation (chunks, tests)
-    min_extent: float = 0.1  # metres; floor of the camera-spread "scene extent" (see build_branch)
-    batch_size: int = 1  # frames per step; the stage lengths above count steps (see train.py --batch_size)
-    lips_steps: int = 1500  # optimiser steps of the audio-to-mouth model (each of its fits)
-    lpips_weights: str = ""  # folder with the LPIPS weights; empty: look in the usual caches, else skip LPIPS
-    seed: int = 0
-    log_every: int = 10
-    image_every: int = 1000
-    backend: str = "auto"
-    device: str = "cpu"
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @property
-    def mouth_codes(self) -> bool:
-        """Do the fields read mouth codes (audio -> audio-to-mouth model -> codes -> fields)?"""
-        return self.model.mouth_input == "codes"
-
-    @property
-    def conditioning(self) -> Conditioning:
-        o = self.opt
-        return Conditioning(background=o.train_background, code_noise=o.code_noise,
-                            predicted_code_share=o.predicted_code_share)
+def conditioning(cfg: TrainConfig) -> Conditioning:
+    """How a Gaussian stage feeds its field, from the run's settings."""
+    o = cfg.opt
+    return Conditioning(background=o.train_background, code_noise=o.code_noise,
+                        predicted_code_share=o.predicted_code_share)
 
 
 def checkpoint_path(model_path: Path, stage: str, tag: str = "latest") -> Path:
@@ -167,7 +135,7 @@ class StageRun:
         self.stage, self.data, self.cfg, self.device = stage, data, cfg, device
         a2m = attach_mouth_codes(data, Path(cfg.model.model_path)) if cfg.mouth_codes else None
         mouth_dim = a2m.num_codes if a2m is not None else 0
-        self.cond = dataclasses.replace(cfg.conditioning,
+        self.cond = dataclasses.replace(conditioning(cfg),
                                         code_noise_std=None if a2m is None else a2m.residual_std.to(device))
         if stage == "fuse":
             self.sched = fuse_schedule(cfg.fuse_iterations)

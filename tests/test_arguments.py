@@ -1,68 +1,105 @@
+"""Command lines: flags generated from the configuration dataclasses, upstream's names, no dead flags,
+each CLI's --help lists only what it uses."""
 import argparse
 import json
+import re
 
 import pytest
 
-from arguments import (ModelParams, OptimizationParams, PipelineParams, add_group, extract_group, load_combined,
-                       save_cfg_args, typed_flags)
+import synthesize_fuse
+import train
+from arguments import (ModelParams, OptimizationParams, SynthesisParams, TrainConfig, add_group, field_help,
+                       flag_fields, flag_names, load_combined, save_config)
 
 
-def _parser():
-    p = argparse.ArgumentParser()
-    for g in (ModelParams, PipelineParams, OptimizationParams):
-        add_group(p, g)
-    return p
+def _help(parser) -> str:
+    return " ".join(parser.format_help().split())
+
+
+def _lists(text: str, flag: str) -> bool:
+    return re.search(re.escape(flag) + r"(?![\w])", text) is not None
 
 
 def test_upstream_flags_and_defaults():
-    a = _parser().parse_args(["-S", "data/x", "-m", "output/x", "--eval", "--densify_grad_threshold", "0.0005"])
-    m, o = extract_group(a, ModelParams), extract_group(a, OptimizationParams)
-    assert (m.source_path, m.model_path, m.eval, m.sh_degree) == ("data/x", "output/x", True, 2)
-    assert o.densify_grad_threshold == 0.0005 and o.iterations == 50000 and o.position_lr_max_steps == 45000
-    assert o.lambda_dssim == 0.2 and o.feature_lr == 0.0025
+    cfg, _ = train.parse_config(["-S", "data/x", "-m", "output/x", "--densify_grad_threshold", "0.0005", "-r", "256",
+                                 "--init_num", "2000", "--opacity_lr", "0.001", "--audio_extractor", "hubert"])
+    m, o = cfg.model, cfg.opt
+    assert (m.source_path, m.model_path, m.resolution, m.init_num, m.audio_extractor) == ("data/x", "output/x", 256,
+                                                                                          2000, "hubert")
+    assert (m.sh_degree, o.iterations, o.position_lr_max_steps, o.lambda_dssim, o.feature_lr) == (2, 50000, 45000,
+                                                                                                  0.2, 0.0025)
+    assert o.densify_grad_threshold == 0.0005 and o.opacity_lr == 0.001
+    args = synthesize_fuse.build_parser().parse_args(["-S", "data/x", "-M", "output/x", "--eval", "--use_train",
+                                                      "--audio", "a.wav", "--audio_extractor", "hubert", "--dilate",
+                                                      "--fast"])
+    assert (args.source_path, args.model_path, args.audio_extractor) == ("data/x", "output/x", "hubert")
+    assert args.eval and args.use_train and args.dilate and args.fast and args.audio == "a.wav"
 
 
-def test_help_lists_field_docs(capsys):
-    with pytest.raises(SystemExit):
-        _parser().parse_args(["--help"])
-    out = capsys.readouterr().out
-    assert "processed subject folder" in out and "-s SOURCE_PATH" in out
+@pytest.mark.parametrize("value, storage", [("cpu", "auto"), ("cuda", "device")])
+def test_data_device_is_the_old_name_of_frame_storage(value, storage):
+    cfg, _ = train.parse_config(["-s", "d", "-m", "m", "--data_device", value])
+    assert cfg.model.frame_storage == storage  # cpu was the default: the same frames-where-they-fit choice
+    assert train.parse_config(["-s", "d", "-m", "m", "--frame_storage", "disk"])[0].model.frame_storage == "disk"
 
 
-def test_cfg_args_merge_typed_flags_win(tmp_path):
-    train_args = _parser().parse_args(["-s", "data/x", "-m", str(tmp_path), "--audio_extractor", "mel", "--sh_degree", "1"])
-    save_cfg_args(tmp_path, train_args)
-    assert json.loads((tmp_path / "cfg_args.json").read_text())["audio_extractor"] == "mel"
-    args = load_combined(_parser(), ["-m", str(tmp_path), "--sh_degree", "2", "--eval"])
-    assert args.audio_extractor == "mel"  # from the training run
-    assert args.sh_degree == 2  # typed now
-    assert args.source_path == "data/x" and args.eval is True
+@pytest.mark.parametrize("flag", ["--white_background", "-w", "--images=x", "--eval", "--debug", "--convert_SHs_python",
+                                  "--compute_cov3D_python", "--densify_until_iter=1", "--densify_from_iter=1",
+                                  "--densification_interval=1", "--opacity_reset_interval=1", "--random_background",
+                                  "--ip=1", "--port=1", "--start_checkpoint=x", "--detect_anomaly", "--audio=x.wav"])
+def test_train_rejects_dead_flags(flag, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.parse_config(["-s", "d", "-m", "m", flag])
+    assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
 
 
-def test_fast_fills_only_untyped_flags():
-    import train
-
-    parser = train.build_parser()
-    argv = ["-s", "d", "-m", "m", "--fast", "--face_iterations", "3000", "--motion_lr_scale", "1"]
-    args = train.apply_fast(parser.parse_args(argv), typed_flags(parser, argv))
-    assert args.face_iterations == 3000 and args.motion_lr_scale == 1.0  # typed: kept
-    assert args.resolution == 128 and args.mouth_iterations == 600 and args.face_max_points == 5000
-    assert args.motion_eps == 1e-15
-    assert "resolution" not in typed_flags(parser, argv) and "face_iterations" in typed_flags(parser, argv)
+@pytest.mark.parametrize("flag", ["--iteration=1", "--white_background", "--debug", "--iterations=5", "--init_num=5",
+                                  "--mouth_input=none", "--exp_method=au", "--data_device=cuda"])
+def test_synthesize_rejects_dead_and_training_flags(flag, capsys):
+    with pytest.raises(SystemExit) as e:
+        synthesize_fuse.build_parser().parse_args(["-M", "m", flag])
+    assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
 
 
-def test_models_from_before_an_option_keep_their_old_behaviour(tmp_path):
-    (tmp_path / "cfg_args.json").write_text(json.dumps({"source_path": "data/x", "model_path": str(tmp_path)}))
-    assert load_combined(_parser(), ["-m", str(tmp_path)]).expression_input == "all"  # trained before the option
-    save_cfg_args(tmp_path, _parser().parse_args(["-s", "data/x", "-m", str(tmp_path)]))
-    assert load_combined(_parser(), ["-m", str(tmp_path)]).expression_input == "upper_face"  # today's, saved
+def test_synthesize_help_lists_no_training_flags():
+    text = _help(synthesize_fuse.build_parser())
+    synthesis = {f.name for f in flag_fields(SynthesisParams)}
+    training_only = set(flag_names()) - set(synthesize_fuse.RENDER_FLAGS) - synthesis
+    assert training_only and not [f for f in training_only if _lists(text, f"--{f}")]
+    assert not _lists(text, "--preset") and not _lists(text, "--stage")
+    for flag in ("--audio", "--eval", "--use_train", "--dilate", "--out", "-M", "-S", "--device"):
+        assert _lists(text, flag), flag
 
 
-def test_script_flags_of_the_training_run_do_not_leak(tmp_path):
-    (tmp_path / "cfg_args.json").write_text(json.dumps({"model_path": str(tmp_path), "fast": True, "batch_size": 4,
-                                                        "resolution": 128}))
-    p = _parser()
-    p.add_argument("--fast", action="store_true")  # synthesize_fuse.py's --fast: fewer outputs, not a schedule
-    p.add_argument("--batch_size", type=int, default=32)
-    args = load_combined(p, ["-m", str(tmp_path)])
-    assert args.fast is False and args.batch_size == 32 and args.resolution == 128
+def test_train_help_lists_every_setting_and_no_synthesis_flag():
+    text = _help(train.build_parser())
+    for name in flag_names():
+        assert _lists(text, f"--{name}"), name
+    for flag in ("--audio", "--eval", "--use_train", "--dilate", "--out", "--overwrite", "--mouth_codes"):
+        assert not _lists(text, flag), flag
+    assert "processed subject folder" in text and "-s SOURCE_PATH" in text
+    assert "(default: 2000; fast: 1000)" in text  # presets show beside each default
+    assert "--fast short for --preset fast" in text
+
+
+def test_every_flag_has_help_and_names_are_unique():
+    groups = (ModelParams, OptimizationParams, TrainConfig, SynthesisParams)
+    for group in groups:
+        helps = field_help(group)
+        assert all(helps.get(f.name) for f in flag_fields(group)), group
+    names = [f.name for g in groups[:3] for f in flag_fields(g)]
+    assert len(names) == len(set(names)) == len(flag_names())
+    assert not {"model", "opt", "device", "backend"} & {f.name for f in flag_fields(TrainConfig)}  # not flags there
+
+
+def test_load_combined_restores_what_scripts_do_not_type(tmp_path):
+    """Scripts that add ModelParams whole (scripts/lip_motion.py) read the model's saved settings."""
+    save_config(tmp_path, TrainConfig(model=ModelParams(source_path="data/x", model_path=str(tmp_path),
+                                                        audio_extractor="mel", sh_degree=1)))
+    p = argparse.ArgumentParser()
+    add_group(p, ModelParams)
+    p.add_argument("--batch_size", type=int, default=16)
+    args = load_combined(p, ["-m", str(tmp_path), "--sh_degree", "2"])
+    assert args.audio_extractor == "mel" and args.source_path == "data/x"  # from the training run
+    assert args.sh_degree == 2 and args.batch_size == 16  # typed now; the script's own flag untouched
+    assert json.loads((tmp_path / "cfg_args.json").read_text())["model"]["audio_extractor"] == "mel"
