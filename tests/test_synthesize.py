@@ -2,7 +2,9 @@
 import json
 import logging
 import re
+import shutil
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +152,20 @@ def test_eval_lpips_with_user_weights_and_skipped_metrics_say_why(trained, tmp_p
     assert "lpips" not in metrics and "--lpips_weights DIR" in metrics["skipped"]["lpips"]
     assert metrics["skipped"]["lmd"] == "mediapipe is not installed"
     assert "| lpips | skipped: no weights given" in (out / "metrics.md").read_text()
+
+
+def test_saved_config_is_the_checkpoints_and_an_old_format_file_still_renders(trained, tmp_path):
+    from arguments import load_config
+    from utils.io_utils import load_checkpoint
+
+    subject, model = trained
+    cfg = load_config(model)
+    assert load_checkpoint(model / "chkpnt_fuse_latest.pth")["config"] == cfg.to_dict()  # one resolved config
+    old = tmp_path / "old_model"
+    shutil.copytree(model, old, ignore=shutil.ignore_patterns("test", "train"))
+    flat = json.loads((Path(__file__).parent / "fixtures" / "cfg_args_v1.json").read_text())  # the format before
+    flat.update(source_path=str(subject), model_path=str(old), audio_extractor=cfg.model.audio_extractor,
+                resolution=-1, backend="torch", data_device="cpu")
+    (old / "cfg_args.json").write_text(json.dumps(flat))
+    assert synthesize_fuse.main(["-M", str(old), "--eval", "--fast", "--quiet"]) == 0  # -S comes from the file
+    assert json.loads((old / "test" / "ours_None" / "metrics.json").read_text())["psnr"] > 5
