@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets = {name: values for name, values in PRESETS.items() if values}  # shown beside each default
     model = add_group(p, ModelParams, suppress_defaults=True, presets=presets)
     model.add_argument("--data_device", dest="frame_storage", type=storage_from_data_device, default=argparse.SUPPRESS,
-                       help="upstream's name of --frame_storage: cpu = auto, cuda = device")
+                       metavar="{cpu,cuda}", help="upstream's name of --frame_storage: cpu = auto, cuda = device")
     add_group(p, OptimizationParams, suppress_defaults=True, presets=presets)
     t = add_group(p, TrainConfig, suppress_defaults=True, presets=presets, title="training")
     t.add_argument("--stage", default="all", choices=["lips", "mouth", "face", "fuse", "all"],

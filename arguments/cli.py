@@ -56,10 +56,10 @@ def _default_text(name: str, default: Any, presets: Mapping[str, Mapping[str, An
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def add_group(parser: argparse.ArgumentParser, group: type, only: Iterable[str] | None = None, skip: Iterable[str] = (),
-              suppress_defaults: bool = False, presets: Mapping[str, Mapping[str, Any]] = {},
+def add_group(parser: argparse.ArgumentParser, group: type, only: Iterable[str] | None = None,
+              suppress_defaults: bool = False, presets: Mapping[str, Mapping[str, Any]] | None = None,
               title: str | None = None, description: str | None = None, defaults_from: str = ""):
-    """Add one flag per flag field of `group` (restricted to `only`, minus `skip`).
+    """Add one flag per flag field of `group` (only those named in `only`, when given).
 
     suppress_defaults: flags not typed are absent from the parsed namespace (the caller fills them
     from a preset or a saved configuration). presets: {name: {field: value}} shown in the help.
@@ -67,12 +67,13 @@ def add_group(parser: argparse.ArgumentParser, group: type, only: Iterable[str] 
     Returns the argparse group (to add a CLI's own flags beside the fields).
     """
     helps = field_help(group)
-    chosen = [f for f in flag_fields(group) if (only is None or f.name in only) and f.name not in set(skip)]
+    chosen = [f for f in flag_fields(group) if only is None or f.name in only]
     arg_group = parser.add_argument_group(title or group.__name__, description or (group.__doc__ or "").strip())
     for f in chosen:
         default = argparse.SUPPRESS if suppress_defaults else f.default
         text = helps.get(f.name, "") + (f" ({defaults_from})" if defaults_from else
-                                         _default_text(f.name, f.default, presets))
+                                         _default_text(f.name, f.default, presets or {}))
+        text = text.replace("%", "%%")  # argparse formats help with %
         if _scalar_type(f) is bool:
             arg_group.add_argument(*_flag_names(group, f.name), action="store_true", default=default, help=text)
         else:
