@@ -105,6 +105,10 @@ class GaussianBranch:
         self.densify_state = self.densify.initialize_state(gaussians)
         self.train_motion = train_motion
 
+    def motion(self, batch: dict, *conditions: Tensor | None) -> dict:
+        """The net's offsets of the Gaussians for the batch's frames (conditions: as the net's forward)."""
+        return self.net.predict(self.gaussians.means, self.gaussians.embeddings, batch["audio_windows"], *conditions)
+
     def update_lr(self, it: int) -> None:
         o = self.opt_params
         lr = expon_lr(it, o.position_lr_init * self.extent, o.position_lr_final * self.extent,
@@ -198,8 +202,7 @@ def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height:
     motion = None
     if not static:
         with torch.set_grad_enabled(not tail):
-            motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]),
-                         step_mouth_code(net, batch, it, sched, cond))
+            motion = branch.motion(batch, step_mouth_code(net, batch, it, sched, cond))
     out = render_mouth(g, motion, views_of(batch, width, height), backend)
     if tail and cond.background == "green":
         bg = _colour((0.0, 0.0, 0.0), out["image"])
@@ -239,8 +242,7 @@ def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: 
     if static:
         out = render_mouth(g, None, views, backend)  # same static render of canonical Gaussians
     else:
-        motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]),
-                     batch["expression"], step_mouth_code(net, batch, it, sched, cond))
+        motion = branch.motion(batch, batch["expression"], step_mouth_code(net, batch, it, sched, cond))
         out = render_face(g, motion, views, backend, with_attention=True)
     image = out["image"] + bg * (1.0 - out["alpha"])
     m = batch["masks"]
@@ -297,10 +299,8 @@ def fuse_step(face: GaussianBranch, mouth: GaussianBranch, it: int, batch: dict,
     views = views_of(batch, width, height)
     code = batch.get("mouth_code")  # the frame's own: fusion learns colours, not motion
     with torch.no_grad():
-        fm = face.net(face.net.encode_points(face.gaussians.means, face.gaussians.embeddings),
-                      face.net.encode_audio(batch["audio_windows"]), batch["expression"], code)
-        mm = mouth.net(mouth.net.encode_points(mouth.gaussians.means, mouth.gaussians.embeddings),
-                       mouth.net.encode_audio(batch["audio_windows"]), code)
+        fm = face.motion(batch, batch["expression"], code)
+        mm = mouth.motion(batch, code)
     face_out = render_face(face.gaussians, fm, views, backend)
     mouth_out = render_mouth(mouth.gaussians, mm, views, backend)
     image = composite(face_out, mouth_out, batch["background"])
