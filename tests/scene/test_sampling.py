@@ -2,7 +2,7 @@
 
 Mutations tried (each made a test here fail, then was restored):
 
-| mutation (scene/sampling.py)                                  | caught by                                    |
+| mutation (scene/sampling.py)                                  | tests that failed                            |
 |---------------------------------------------------------------|----------------------------------------------|
 | mouth rule: it < warm_step -> it <= warm_step                 | test_mouth_rule_steps                        |
 | mouth rule: it % select_interval == 0 -> == 1                 | test_mouth_rule_steps                        |
@@ -10,10 +10,10 @@ Mutations tried (each made a test here fail, then was restored):
 | mouth rule: mouth_pixels >= 20 -> > 20                        | test_mouth_rule_steps                        |
 | face rule: warm_step < it -> warm_step <= it                  | test_face_rule_steps                         |
 | face rule: blink at it % 15 == 7 -> == 8                      | test_face_rule_steps                         |
-| face rule: lb0 = lb + 0.2 (ub - lb) -> 0.25                   | test_face_rule_steps                         |
-| face rule: blink window [c - 0.15, c + 0.3] -> [c - 0.3, ..]  | test_face_rule_steps                         |
+| face rule: lb0 = lb + 0.2 (ub - lb) -> 0.25                   | test_face_mouth_window_bounds                |
+| face rule: blink window [p - 0.15, ..] -> [p - 0.3, ..]       | test_face_rule_steps                         |
 | sampler: search the stack from the front, not the top         | test_sampler_takes_the_topmost_allowed_frame |
-| sampler: no-allowed-frame rule not ignored (raises)           | test_sampler_takes_the_topmost_allowed_frame |
+| sampler: a rule that allows nothing is not ignored            | test_sampler_takes_the_topmost_allowed_frame |
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def test_face_rule_steps():
     """warm 10, select 100: mouth window every 30 steps, blink window at it % 15 == 7, else any frame."""
     rule = lambda it: frames(face_stage_rule(STATS, it, warm_step=10, select_iter=100, select_interval=15))
     assert rule(10) is None and rule(100) is None and rule(0) is None  # outside (warm_step, select_iter)
+    assert face_stage_rule(STATS, 22, warm_step=22, select_iter=100) is None  # a blink step, but not after warm-up
     assert rule(45) is None and rule(31) is None  # neither window's step
     # mouth opening: lb0 = 2, half width 1.6, centre 2 + it/100 * 8
     assert rule(60) == [3, 4]  # [5.2, 8.4]
@@ -61,6 +62,15 @@ def test_face_rule_steps():
     assert rule(22) == [1, 2, 3]  # [0.07, 0.52]
     assert rule(37) == [2, 3, 4]  # [0.22, 0.67]
     assert rule(82) == [5]  # [0.67, 1.12]
+
+
+def test_face_mouth_window_bounds():
+    """On openings 0, 0.25, .., 10 the window is [lb0 + p (ub - lb0) -+ 0.2 (ub - lb0)], lb0 = 0.2 ub."""
+    fine = np.arange(41) * 0.25
+    stats = FrameStats(au25=np.zeros(41), blink=np.zeros(41), mouth_open=fine, mouth_pixels=np.full(41, 99))
+    window = lambda it: (lambda f: (f.min(), f.max()))(fine[face_stage_rule(stats, it, 10, 100)])
+    assert window(60) == (5.25, 8.25)  # [5.2, 8.4]
+    assert window(90) == (7.75, 10.0)  # [7.6, 10.8]
 
 
 def test_sampler_takes_the_topmost_allowed_frame():

@@ -2,11 +2,12 @@
 
 Mutations tried (each made a test here fail, then was restored):
 
-| mutation                                                       | caught by                                  |
+| mutation                                                       | tests that failed                          |
 |----------------------------------------------------------------|--------------------------------------------|
-| mouth_schedule: select_iter = bg_iter - 10000 -> - 9000        | test_upstream_schedules                    |
-| face_schedule: lpips_start 47000 -> 46000                      | test_upstream_schedules                    |
-| face_schedule: hair_mask_until 46000 -> 47000                  | test_upstream_schedules                    |
+| mouth_schedule: select_iter = bg_iter - 10000 -> - 9000        | test_upstream_schedules, test_short_schedules_keep_the_shape, test_update_lr_sets_every_group |
+| face_schedule: lpips_start 47000 -> 46000                      | test_upstream_schedules, test_short_schedules_keep_the_shape |
+| face_schedule: hair_mask_until 46000 -> 47000                  | test_upstream_schedules, test_short_schedules_keep_the_shape (and test_hair_dont_care_steps) |
+| hair_mask_interval 7 -> 8                                      | test_upstream_schedules (and test_stage_logic) |
 | _scaled: round -> int (floor)                                  | test_short_schedules_keep_the_shape        |
 | motion_lr_factor: it < select -> it <= select                  | test_motion_lr_factor                      |
 | motion_lr_factor: 0.1 ** (it / bg) -> 0.1 ** (it / select)     | test_motion_lr_factor                      |
