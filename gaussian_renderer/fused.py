@@ -108,8 +108,8 @@ class FusedRenderer:
 
         With parts=True returns a dict with the fused image and the face / mouth layers.
         """
-        face_motion = self.face_net(self.face_points, self.face_net.encode_audio(audio_windows), expression, mouth_code)
-        mouth_motion = self.mouth_net(self.mouth_points, self.mouth_net.encode_audio(audio_windows), mouth_code)
+        face_motion = self.face_net.deform(self.face_points, audio_windows, expression, mouth_code)
+        mouth_motion = self.mouth_net.deform(self.mouth_points, audio_windows, mouth_code)
         face = render_face(self.face, face_motion, views, self.backend)
         mouth = render_mouth(self.mouth, mouth_motion, views, self.backend)
         image = composite(face, mouth, background, dilate=dilate).clamp_(0.0, 1.0)

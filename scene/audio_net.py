@@ -22,7 +22,8 @@ def audio_windows(features: Tensor, idx: int | Tensor, size: int = WINDOW_SIZE) 
 
     Args:
         features: per-frame audio features [T, C, W].
-        idx: a frame index (-> [size, C, W]) or a 1-D tensor of B indices (-> [B, size, C, W]).
+        idx: a frame index (-> [size, C, W]) or a 1-D tensor of B indices (-> [B, size, C, W]), on
+            features' device (host indices are range-checked).
         size: window length (upstream: 8, i.e. frames i-4 .. i+3).
     """
     assert features.dim() == 3, features.shape
@@ -30,7 +31,8 @@ def audio_windows(features: Tensor, idx: int | Tensor, size: int = WINDOW_SIZE) 
     idx_t = torch.as_tensor(idx, device=features.device).long()
     if idx_t.dim() > 1:
         raise ValueError(f"idx must be an int or a 1-D tensor, got shape {tuple(idx_t.shape)}")
-    if bool(((idx_t < 0) | (idx_t >= T)).any()):
+    # checked on the host only: on a GPU the check would stall every training batch
+    if idx_t.device.type == "cpu" and bool(((idx_t < 0) | (idx_t >= T)).any()):
         raise IndexError(f"audio frame index out of range [0, {T}): {idx_t.tolist()}")
     # One gather with the out-of-range rows zeroed (no padded copy of the whole clip per call).
     rows = idx_t[..., None] + torch.arange(-(size // 2), size - size // 2, device=features.device)  # [(B,) size]

@@ -39,6 +39,7 @@ from torch import Tensor
 
 from scene import frame_features as ff
 from scene import subject_files as sf
+from scene.audio_net import audio_windows
 from scene.cameras import SPLIT_FILES, CameraSet, make_cameras, read_transforms
 from scene.frame_cache import FRAME_ARRAYS, FrameCache, ensure_cache
 
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 HOST_STORAGE_LIMIT = 1 << 30  # storage="auto" on CPU keeps at most this many frame bytes in RAM
 DEVICE_STORAGE_FRACTION = 0.5  # storage="auto" on CUDA uses at most this share of free GPU memory
 LOAD_CHUNK = 64  # frames per host->device copy when storage="device"
-AUDIO_WINDOW = 8  # frames of audio context per video frame (upstream: i-4 .. i+3)
 
 
 class SubjectData:
@@ -157,17 +157,6 @@ class SubjectData:
         rows = self.rows[idx.cpu().numpy()]
         return {k: torch.from_numpy(self.cache.read(k, rows)).to(self.device, non_blocking=True) for k in FRAME_ARRAYS}
 
-    def audio_windows(self, aud_ids: Tensor, size: int = AUDIO_WINDOW) -> Tensor:
-        """Audio features of frames aud_id - size/2 .. aud_id + size/2 - 1, zeros past the clip's ends.
-
-        Same values as scene.audio_net.audio_windows, by one gather instead of padding the whole clip.
-        aud_ids [B] -> [B, size, C, W_a].
-        """
-        T = self.audio.shape[0]
-        rows = aud_ids[:, None] + torch.arange(-(size // 2), size - size // 2, device=aud_ids.device)  # [B, size]
-        inside = ((rows >= 0) & (rows < T)).to(self.audio.dtype)[..., None, None]
-        return self.audio[rows.clamp(0, T - 1)] * inside
-
     def batch(self, indices, device: torch.device | str | None = None) -> dict:
         """Frames at split positions `indices` (int, list or 1-D tensor) as a dict of [B, ...] tensors."""
         idx = torch.as_tensor(np.atleast_1d(np.asarray(indices, dtype=np.int64)))
@@ -186,7 +175,7 @@ class SubjectData:
             "masks": masks, "lips_rect": t["lips_rect"], "mouth_bound": t["mouth_bound"],
             "au25": t["au25"], "blink": t["blink"], "au_exp": t["au_exp"],
             "expression": t["3dmm_exp"] if self.exp_method == "3dmm" else t["au_exp"],
-            "audio_windows": self.audio_windows(t["aud_id"]),
+            "audio_windows": audio_windows(self.audio, t["aud_id"]),
         }
         if "3dmm_exp" in t:
             out["3dmm_exp"] = t["3dmm_exp"]

@@ -15,8 +15,10 @@ not change (inference); recompute it every step while they train (gradients then
 tables, the embedding and the positions). `forward` then takes B frames of conditions at once:
 
     feats = net.point_features(net.encode_points(means, embeddings))   # once
-    code = net.encode_audio(audio_windows(features, frame_ids))          # [B, 32]
-    out = net(feats, code, expressions, mouth_codes)                     # d_xyz [B, N, 3], ...
+    windows = audio_windows(features, frame_ids)                         # [B, 8, C, W]
+    out = net.deform(feats, windows, expressions, mouth_codes)           # d_xyz [B, N, 3], ...
+
+`predict(means, embeddings, windows, ...)` does both in one call (training: nothing cached).
 
 Splitting the first sigma layer by input block is exact algebra (W [x; a*att; e*att] =
 W_x x + (W_a * a) att + (W_e * e) att), just cheaper per frame than concatenating [B, N, 116].
@@ -156,6 +158,21 @@ class _MotionBase(nn.Module):
             return windows.new_zeros(windows.shape[:-3] + (self.audio_dim,))
         return self.audio_att_net(self.audio_net(windows))
 
+    def deform(self, points, windows: Tensor, *conditions: Tensor | None) -> dict:
+        """Offsets from audio windows: `forward(points, encode_audio(windows), *conditions)`.
+
+        Args:
+            points: enc_x [N, in_dim] from `encode_points`, or its cached `point_features`.
+            windows: audio windows [(B,) 8, C, W] (scene.audio_net.audio_windows).
+            conditions: what `forward` takes after the audio code (face: expression, mouth_code;
+                mouth: mouth_code).
+        """
+        return self(points, self.encode_audio(windows), *conditions)
+
+    def predict(self, xyz: Tensor, embedding: Tensor | None, windows: Tensor, *conditions: Tensor | None) -> dict:
+        """All in one, from the Gaussians' positions [N, 3] and embedding [N, E] (None without one)."""
+        return self.deform(self.encode_points(xyz, embedding), windows, *conditions)
+
     def _groups(self, nets: dict[str, nn.Module], lr: float, lr_net: float,
                 grid_weight_decay: float) -> list[dict]:
         groups = [{"name": "grid", "params": list(self.grid.parameters()), "lr": lr,
@@ -250,11 +267,6 @@ class FaceMotionNet(_MotionBase):
             out["ambient_mouth"] = feats.mouth_att.norm(dim=-1, keepdim=True).expand(B, N, 1)
         return {k: v[0] for k, v in out.items()} if unbatched else out
 
-    def predict(self, xyz: Tensor, embedding: Tensor | None, windows: Tensor, expression: Tensor,
-                mouth_code: Tensor | None = None) -> dict:
-        """All in one: positions [N,3], embedding [N,E], windows [(B,) 8, C, W], expression [(B,) exp_dim]."""
-        return self(self.encode_points(xyz, embedding), self.encode_audio(windows), expression, mouth_code)
-
     def param_groups(self, lr: float = 5e-3, lr_net: float = 5e-4, grid_weight_decay: float = 0.01) -> list[dict]:
         """Optimizer groups as upstream: grids `lr`, MLPs `lr_net` (wd 0), audio attention 5*lr_net (wd 1e-4).
 
@@ -325,10 +337,6 @@ class MouthMotionNet(_MotionBase):
             jaw_exp = self.jaw_net.forward_tail(feats.jaw_x + (cond @ j_c.T)[:, None, :])  # [B, N, 3]
             out.update(jaw_exp=jaw_exp, jaw=jaw_exp.mean(dim=-2))
         return {k: v[0] for k, v in out.items()} if unbatched else out
-
-    def predict(self, xyz: Tensor, embedding: Tensor | None, windows: Tensor, mouth_code: Tensor | None = None) -> dict:
-        """All in one: positions [N,3], embedding [N,E], windows [(B,) 8, C, W]."""
-        return self(self.encode_points(xyz, embedding), self.encode_audio(windows), mouth_code)
 
     def param_groups(self, lr: float = 5e-3, lr_net: float = 5e-4, grid_weight_decay: float = 0.01) -> list[dict]:
         """Optimizer groups as FaceMotionNet.param_groups (grids, MLPs, audio attention)."""

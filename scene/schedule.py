@@ -22,6 +22,13 @@ class Schedule:
     checkpoint_every: int
     hair_mask_until: int = 0  # face: hair-as-don't-care iterations end here
     select_interval: int = 7
+    hair_mask_interval: int = 7  # face: every this many steps the hair is supervised after all
+
+
+def hair_is_dont_care(it: int, sched: Schedule) -> bool:
+    """Face step `it` treats the hair as don't care: after the warm-up, before hair_mask_until, and
+    not on every hair_mask_interval-th step (those keep the face field from growing hair)."""
+    return sched.warm_step < it < sched.hair_mask_until and it % sched.hair_mask_interval != 0
 
 
 def _scaled(n: int, iterations: int, default: int, minimum: int = 1) -> int:

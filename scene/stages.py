@@ -28,7 +28,7 @@ from torch import Tensor
 from gaussian_renderer.render import Views, composite, render_face, render_mouth
 from scene.densify import DensifyStrategy
 from scene.gaussian_model import GaussianModel, make_gaussian_optimizer
-from scene.schedule import Schedule
+from scene.schedule import Schedule, hair_is_dont_care
 from utils.general_utils import expon_lr
 from utils.loss_utils import l1_loss, patchify, ssim
 from utils.sh_utils import sh_to_rgb
@@ -69,6 +69,63 @@ def alpha_prior(alpha: Tensor, inside: Tensor) -> Tensor:
     return ((1.0 - alpha) * inside).mean() + (alpha * (1.0 - inside)).mean()
 
 
+def fill(image: Tensor, region: Tensor, bg: Tensor) -> Tensor:
+    """`bg` on the region ([B,H,W,1] in [0, 1]), `image` elsewhere: how a pixel is made "don't care"."""
+    return image * (1.0 - region) + bg * region
+
+
+def mouth_dont_care(mouth: Tensor, lips_box: Tensor) -> Tensor:
+    """[B,H,W,1] lips box XOR mouth mask: pixels that carry no mouth signal (upstream-facts 5, stage 1).
+
+    In the box but off the mouth mask (lips, teeth edges) the face field decides; the render is
+    painted over there, so outside the box it must show the background and inside only the mouth counts.
+    """
+    return lips_box + mouth - 2 * lips_box * mouth
+
+
+def mouth_supervision(image: Tensor, frame: Tensor, mouth: Tensor, lips_box: Tensor, bg: Tensor) -> tuple[Tensor, Tensor]:
+    """(image, target) the mouth field's loss compares, [B,H,W,3] each.
+
+    Args:
+        image: the mouth render composited over `bg` [B,H,W,3].
+        frame: the ground-truth frame [B,H,W,3].
+        mouth, lips_box: masks [B,H,W,1].
+        bg: the background colour [B or 1,1,1,3] (upstream: green, black in the mouth stage's tail).
+
+    Returns:
+        the render with `bg` on `mouth_dont_care`, and the target: the frame on the mouth mask, `bg` elsewhere.
+    """
+    target = frame * mouth + bg * (1.0 - mouth)
+    return fill(image, mouth_dont_care(mouth, lips_box), bg), target
+
+
+def face_supervision(image: Tensor, frame: Tensor, masks: dict, bg: Tensor, hair_dont_care: bool) -> tuple[Tensor, Tensor]:
+    """(image, target) the face field's loss compares, [B,H,W,3] each (DEGSTalk's hair-preserving targets).
+
+    The target is the frame on the face_only mask (no hair, neck or mouth), `bg` elsewhere and on the
+    mouth mask (the mouth field's job). On `hair_dont_care` steps the hair is painted `bg` in both, so
+    it costs nothing; on the others the face field must show `bg` there.
+    """
+    head, mouth, hair = masks["face_only"], masks["mouth"], masks["hair"]
+    target = frame * head + bg * (1.0 - head)
+    target = fill(target, mouth, bg)
+    if hair_dont_care:
+        image, target = fill(image, hair, bg), fill(target, hair, bg)
+    return image, target
+
+
+def attention_prior(attention: Tensor, lips_box: Tensor, hair: Tensor, hair_dont_care: bool) -> Tensor:
+    """Face: 1e-4 mean expression attention on the lips box, and on steps that supervise the hair
+    1e-4 mean attention of each kind on the hair (nothing drives the hair, the mouth code neither).
+
+    attention [B,H,W,2 or 3] (audio, expression(, mouth code)); masks [B,H,W,1].
+    """
+    loss = 1e-4 * (attention[..., 1:2] * lips_box).mean()
+    if not hair_dont_care:
+        loss = loss + 1e-4 * (attention * hair).mean(dim=(0, 1, 2)).sum()
+    return loss
+
+
 def colour_is_green(model: GaussianModel, low: float, high: float) -> Tensor:
     """[N] Gaussians whose base colour is nearly the green training background."""
     rgb = sh_to_rgb(model.params["sh0"][:, 0, :]).detach()
@@ -81,6 +138,13 @@ def motion_optimizer(net: torch.nn.Module, lr_scale: float = 1.0, eps: float = 1
     for g in opt.param_groups:
         g["initial_lr"] = g["lr"]
     return opt
+
+
+def position_lr(it: int, opt_params, extent: float, iterations: int) -> float:
+    """3DGS's log-linear position lr (x extent), its decay length scaled from upstream's 50k steps."""
+    o = opt_params
+    return expon_lr(it, o.position_lr_init * extent, o.position_lr_final * extent, delay_mult=o.position_lr_delay_mult,
+                    max_steps=round(o.position_lr_max_steps * iterations / 50000))
 
 
 def motion_lr_factor(it: int, sched: Schedule) -> float:
@@ -105,11 +169,12 @@ class GaussianBranch:
         self.densify_state = self.densify.initialize_state(gaussians)
         self.train_motion = train_motion
 
+    def motion(self, batch: dict, *conditions: Tensor | None) -> dict:
+        """The net's offsets of the Gaussians for the batch's frames (conditions: as the net's forward)."""
+        return self.net.predict(self.gaussians.means, self.gaussians.embeddings, batch["audio_windows"], *conditions)
+
     def update_lr(self, it: int) -> None:
-        o = self.opt_params
-        lr = expon_lr(it, o.position_lr_init * self.extent, o.position_lr_final * self.extent,
-                      delay_mult=o.position_lr_delay_mult,
-                      max_steps=round(o.position_lr_max_steps * self.sched.iterations / 50000))
+        lr = position_lr(it, self.opt_params, self.extent, self.sched.iterations)
         for g in self.optimizer.param_groups:
             if g["name"] == "means":
                 g["lr"] = lr
@@ -169,6 +234,13 @@ def training_background(batch: dict, cond: Conditioning) -> Tensor:
     raise ValueError(f"background must be random or green, got {cond.background!r}")
 
 
+def mouth_background(batch: dict, cond: Conditioning, tail: bool) -> Tensor:
+    """The mouth stage's background: `training_background`, but black in the tail over upstream's green."""
+    if tail and cond.background == "green":
+        return _colour((0.0, 0.0, 0.0), batch["image"]).view(1, 1, 1, 3)
+    return training_background(batch, cond)
+
+
 def step_mouth_code(net: torch.nn.Module, batch: dict, it: int, sched: Schedule, cond: Conditioning) -> Tensor | None:
     """The mouth codes a training step feeds `net` ([B, M]), or None for a net without them.
 
@@ -198,18 +270,12 @@ def mouth_step(branch: GaussianBranch, it: int, batch: dict, width: int, height:
     motion = None
     if not static:
         with torch.set_grad_enabled(not tail):
-            motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]),
-                         step_mouth_code(net, batch, it, sched, cond))
+            motion = branch.motion(batch, step_mouth_code(net, batch, it, sched, cond))
     out = render_mouth(g, motion, views_of(batch, width, height), backend)
-    if tail and cond.background == "green":
-        bg = _colour((0.0, 0.0, 0.0), out["image"])
-    else:
-        bg = training_background(batch, cond)
-    image = out["image"] + bg * (1.0 - out["alpha"])
-    mouth, box = batch["masks"]["mouth"], batch["masks"]["lips_box"]
-    target = batch["image"] * mouth + bg * (1.0 - mouth)
-    dont_care = (box + mouth - 2 * box * mouth)  # box XOR mouth: pixels that carry no mouth signal
-    image = image * (1.0 - dont_care) + bg * dont_care
+    bg = mouth_background(batch, cond, tail)
+    box = batch["masks"]["lips_box"]
+    image, target = mouth_supervision(out["image"] + bg * (1.0 - out["alpha"]), batch["image"],
+                                      batch["masks"]["mouth"], box, bg)
     loss = photometric(image, target, lambda_dssim)
     logs = {"photo": loss.detach()}
     if not static and not tail:
@@ -239,33 +305,24 @@ def face_step(branch: GaussianBranch, it: int, batch: dict, width: int, height: 
     if static:
         out = render_mouth(g, None, views, backend)  # same static render of canonical Gaussians
     else:
-        motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]),
-                     batch["expression"], step_mouth_code(net, batch, it, sched, cond))
+        motion = branch.motion(batch, batch["expression"], step_mouth_code(net, batch, it, sched, cond))
         out = render_face(g, motion, views, backend, with_attention=True)
-    image = out["image"] + bg * (1.0 - out["alpha"])
     m = batch["masks"]
-    head, mouth, hair, box = m["face_only"], m["mouth"], m["hair"], m["lips_box"]
-    target = batch["image"] * head + bg * (1.0 - head)
-    target = target * (1.0 - mouth) + bg * mouth
-    hair_dont_care = sched.warm_step < it < sched.hair_mask_until and it % 7 != 0
-    if hair_dont_care:
-        image = image * (1.0 - hair) + bg * hair
-        target = target * (1.0 - hair) + bg * hair
+    head, hair, box = m["face_only"], m["hair"], m["lips_box"]
+    hair_dont_care = hair_is_dont_care(it, sched)
+    image, target = face_supervision(out["image"] + bg * (1.0 - out["alpha"]), batch["image"], m, bg, hair_dont_care)
     loss = photometric(image, target, lambda_dssim)
     logs = {"photo": loss.detach()}
     if motion is not None:
         reg = 1e-5 * sum(motion[k].abs().mean() for k in ("d_xyz", "d_rot", "d_opa", "d_scale"))
         prior = 1e-3 * alpha_prior(out["alpha"], head)
-        att = out["attention"]  # [B,H,W,2 or 3]: audio, expression (, mouth code)
-        att_loss = 1e-4 * (att[..., 1:2] * box).mean()  # expression attention stays off the lips
-        if not hair_dont_care:  # nothing drives the hair (the mouth code neither)
-            att_loss = att_loss + 1e-4 * (att * hair).mean(dim=(0, 1, 2)).sum()
+        att_loss = attention_prior(out["attention"], box, hair, hair_dont_care)
         loss = loss + reg + prior + att_loss
         logs.update(reg=reg.detach(), attention=att_loss.detach())
     if lpips is not None and it > sched.lpips_start:
         perceptual = 0.01 * lpips_lips(lpips, image, target, batch["lips_rect"])
-        blank = lambda x: x * (1.0 - box) + bg * box  # then the rest of the face, lips blanked
-        perceptual = perceptual + 0.2 * lpips_patches(lpips, blank(image), blank(target), 32, 48)
+        # then the rest of the face, lips blanked
+        perceptual = perceptual + 0.2 * lpips_patches(lpips, fill(image, box, bg), fill(target, box, bg), 32, 48)
         loss = loss + perceptual
         logs["lpips"] = perceptual.detach()
     return loss, logs, {"image": image, "target": target, "raster": out["raster"], "motion_used": motion is not None}
@@ -297,10 +354,8 @@ def fuse_step(face: GaussianBranch, mouth: GaussianBranch, it: int, batch: dict,
     views = views_of(batch, width, height)
     code = batch.get("mouth_code")  # the frame's own: fusion learns colours, not motion
     with torch.no_grad():
-        fm = face.net(face.net.encode_points(face.gaussians.means, face.gaussians.embeddings),
-                      face.net.encode_audio(batch["audio_windows"]), batch["expression"], code)
-        mm = mouth.net(mouth.net.encode_points(mouth.gaussians.means, mouth.gaussians.embeddings),
-                       mouth.net.encode_audio(batch["audio_windows"]), code)
+        fm = face.motion(batch, batch["expression"], code)
+        mm = mouth.motion(batch, code)
     face_out = render_face(face.gaussians, fm, views, backend)
     mouth_out = render_mouth(mouth.gaussians, mm, views, backend)
     image = composite(face_out, mouth_out, batch["background"])

@@ -89,11 +89,8 @@ def test_checkpoint_reloads_to_identical_render(data, tmp_path, cfg_for):
     views = Views(batch["viewmats"], batch["Ks"], data.width, data.height)
 
     def render(branch):
-        g, net = branch.gaussians, branch.net
         with torch.no_grad():
-            motion = net(net.encode_points(g.means, g.embeddings), net.encode_audio(batch["audio_windows"]),
-                         batch["mouth_code"])
-            return render_mouth(g, motion, views, "torch")["image"]
+            return render_mouth(branch.gaussians, branch.motion(batch, batch["mouth_code"]), views, "torch")["image"]
 
     a, b = render(run.branches["mouth"]), render(restored.branches["mouth"])
     assert a.abs().sum() > 0
