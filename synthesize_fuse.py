@@ -195,7 +195,7 @@ def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], arg
 
 
 def _landmark_scores(render: Path, gt: Path) -> dict:
-    from utils.metrics import landmark_metrics
+    from data_utils.lip_tracking import landmark_metrics
     from utils.video_io import iter_frames
 
     try:
