@@ -81,8 +81,7 @@ collect)
       > /dev/null 2>&1
     cp -r $m/metrics back/$name/ 2>/dev/null; cp $m/cfg_args.json back/$name/ 2>/dev/null
     tr '\r' '\n' < $state/train_$name.log | grep -av "it/s" | tail -20 > back/$name/train_tail.log
-    [ "${SLIM:-1}" = 1 ] && python scripts/slim_model.py $m back/$name/model > /dev/null 2>&1 \
-      && cp $m/audio_to_mouth.pt back/$name/model/ 2>/dev/null
+    [ "${SLIM:-1}" = 1 ] && python scripts/slim_model.py $m back/$name/model > /dev/null 2>&1
     cat back/$name/eval.log | tail -4
   done
   tar -czf - back | split -b 15M -d - "$OUT/back.tgz.part_"
