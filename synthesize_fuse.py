@@ -187,7 +187,7 @@ def _render_pass(renderer, seq, n_frames: int, data, paths: dict[str, Path], syn
 
 
 def _landmark_scores(render: Path, gt: Path) -> dict:
-    from utils.metrics import landmark_metrics
+    from data_utils.lip_tracking import landmark_metrics
     from utils.video_io import iter_frames
 
     try:

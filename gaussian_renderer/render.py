@@ -9,14 +9,17 @@ channel-last images. The fused image is face over mouth over the per-frame backg
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from gaussian_renderer.rasterize import rasterize
-from scene.gaussian_model import GaussianModel
 from utils.sh_utils import eval_sh
+
+if TYPE_CHECKING:  # the model is only read here; the renderer sits below the models (tests/test_layering.py)
+    from scene.gaussian_model import GaussianModel
 
 
 @dataclass

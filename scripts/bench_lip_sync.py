@@ -16,9 +16,9 @@
     python scripts/bench_lip_sync.py fringes output/cnn2/test/ours_None/renders/out.mp4 output/cnn2/test/ours_None/gt/out.mp4
 
 For every pair (the first min(len) frames of both): mouth opening per frame (inner-lip gap over the
-outer eye-corner distance, utils.lip_sync.mouth_openings), Pearson r at lag 0, the best r within +-4
-frames and its lag, the amplitude ratio std(render) / std(real), and the chance level (mean |r| at
-lags of 1-3 s). Prints a markdown table, writes scores.json and one plot per pair (both openings
+outer eye-corner distance, data_utils.lip_tracking.mouth_openings), Pearson r at lag 0, the best r
+within +-4 frames and its lag, the amplitude ratio std(render) / std(real), and the chance level
+(mean |r| at lags of 1-3 s). Prints a markdown table, writes scores.json and one plot per pair (both openings
 over time) into --out. Cross-driven: the real video is the driver's own (B's mouth saying B's words).
 """
 from __future__ import annotations
@@ -50,7 +50,8 @@ def make_driver(subject: Path, seconds: float, out: Path, kinds: list[str]) -> l
 
 def score_pairs(pairs: list[tuple[str, Path, Path]], out: Path | None) -> list[dict]:
     """Scores of every (name, render, real) pair; plots into `out` when given."""
-    from utils.lip_sync import mouth_openings, sync_scores
+    from data_utils.lip_tracking import mouth_openings
+    from utils.lip_sync import sync_scores
 
     rows = []
     for name, render, real in pairs:
@@ -93,8 +94,8 @@ def mouth_sheet(render: Path, real: Path, out: Path, n: int = 4, size: int = 160
     import numpy as np
 
     from data_utils.landmarks import LegacyDetector, quiet_native_stderr
+    from data_utils.lip_tracking import mouth_openings
     from utils.io_utils import atomic_path
-    from utils.lip_sync import mouth_openings
     from utils.video_io import iter_frames
 
     opening = mouth_openings(real)

@@ -46,12 +46,12 @@ class _Timer:
 
 
 @torch.no_grad()
-def breakdown(r: FusedRenderer, views, windows, expr, bg, device) -> dict[str, float]:
+def breakdown(r: FusedRenderer, views, windows, expr, bg, code, device) -> dict[str, float]:
     t = _Timer(device)
     fa = t("face audio code", lambda: r.face_net.encode_audio(windows))
     ma = t("mouth audio code", lambda: r.mouth_net.encode_audio(windows))
-    fm = t("face motion net", lambda: r.face_net(r.face_points, fa, expr))
-    mm = t("mouth motion net", lambda: r.mouth_net(r.mouth_points, ma))
+    fm = t("face motion net", lambda: r.face_net(r.face_points, fa, expr, code))
+    mm = t("mouth motion net", lambda: r.mouth_net(r.mouth_points, ma, code))
     face = t("face rasterize (+SH, deform)", lambda: render_face(r.face, fm, views, r.backend))
     mouth = t("mouth rasterize (+SH, deform)", lambda: render_mouth(r.mouth, mm, views, r.backend))
     t("composite", lambda: composite(face, mouth, bg).clamp_(0, 1))
@@ -70,7 +70,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     r = FusedRenderer.from_checkpoint(args.model_path, device, backend=args.backend)
-    data = load_subject(args.source_path, "train", args.resolution, device=device, progress=False)
+    codes = tuple(r.audio_to_mouth.names) if r.uses_mouth_codes else ()
+    data = load_subject(args.source_path, "train", args.resolution, device=device, progress=False,
+                        mouth_code_names=codes)
+    if r.uses_mouth_codes:
+        data.attach_mouth_model(r.audio_to_mouth)  # the frames' own codes, standardised
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     lines = [f"# Fused render loop: {data.width}x{data.height}, {device} "
              f"({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}), "
@@ -83,7 +87,7 @@ def main(argv=None) -> int:
         batch = data.batch(list(range(min(bsz, data.num_frames))))
         bsz = batch["viewmats"].shape[0]
         views = Views(batch["viewmats"], batch["Ks"], data.width, data.height)
-        args_r = (views, batch["audio_windows"], batch["expression"], batch["background"])
+        args_r = (views, batch["audio_windows"], batch["expression"], batch["background"], batch.get("mouth_code"))
         for _ in range(3):
             r.render(*args_r)
         sync()

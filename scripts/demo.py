@@ -37,7 +37,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from utils.io_utils import load_json, save_json  # noqa: E402
-from utils.lip_sync import contact_sheet, measure_lips, plot_lip_track  # noqa: E402
+from data_utils.lip_tracking import measure_lips  # noqa: E402
+from utils.lip_sync import contact_sheet, plot_lip_track  # noqa: E402
 
 SAMPLE_ID = "hopper"
 # Per device: the sample's frame size, extra train.py / synthesize_fuse.py arguments (`--fast` is

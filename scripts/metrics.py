@@ -19,7 +19,8 @@ if __package__ in (None, ""):
 import torch  # noqa: E402
 
 from utils.io_utils import save_json  # noqa: E402
-from utils.metrics import FrameMetrics, landmark_metrics, markdown_table  # noqa: E402
+from data_utils.lip_tracking import landmark_metrics  # noqa: E402
+from utils.metrics import FrameMetrics, markdown_table  # noqa: E402
 from utils.video_io import iter_frames  # noqa: E402
 
 

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 from arguments import ModelParams, OptimizationParams  # noqa: E402
 from scene.dataset import load_subject  # noqa: E402
-from scene.trainer import StageRun, TrainConfig  # noqa: E402
+from scene.trainer import StageRun, TrainConfig, train_lips  # noqa: E402
 from utils.io_utils import save_text  # noqa: E402
 
 SYNC_OPS = ("aten::_local_scalar_dense", "aten::nonzero", "cudaStreamSynchronize", "cudaDeviceSynchronize",
@@ -39,10 +39,18 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    data = load_subject(args.source_path, "train", args.resolution, device=device, progress=False)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(model=ModelParams(model_path=tmp), opt=OptimizationParams(), backend=args.backend,
-                          device=str(device))
+        model = ModelParams(model_path=tmp)
+        cfg = TrainConfig(model=model, opt=OptimizationParams(), backend=args.backend, device=str(device))
+        features = model.mouth_feature_kinds if cfg.mouth_codes else ()
+
+        def read(split: str, **kw):
+            return load_subject(args.source_path, split, args.resolution, mouth_features=features,
+                                mouth_code_names=model.mouth_code_names, progress=False, **kw)
+
+        data = read("train", device=device)
+        if cfg.mouth_codes:  # the fields read the audio-to-mouth model's codes: fit it first (seconds)
+            train_lips(data, read("val", storage="disk"), cfg)
         run = StageRun(args.stage, data, cfg, device)
         sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         for it in range(args.start, args.start + 20):  # warm-up (allocator, cudnn, gsplat)

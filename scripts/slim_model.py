@@ -1,4 +1,5 @@
-"""Copy a trained model for rendering only: the fuse checkpoint without optimiser state + cfg_args.json.
+"""Copy a trained model for rendering only: the fuse checkpoint without optimiser state, cfg_args.json
+and the audio-to-mouth model (models with mouth codes).
 
     python scripts/slim_model.py output/<ID> slim/<ID>
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 
 def slim_model(model: Path, out: Path) -> Path:
+    from scene.audio_to_mouth import ARTIFACT
     from utils.io_utils import load_checkpoint, save_torch
 
     state = load_checkpoint(model / "chkpnt_fuse_latest.pth")
@@ -20,6 +22,8 @@ def slim_model(model: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     save_torch(out / "chkpnt_fuse_latest.pth", state)
     shutil.copy(model / "cfg_args.json", out / "cfg_args.json")
+    if (model / ARTIFACT).is_file():
+        shutil.copy(model / ARTIFACT, out / ARTIFACT)
     return out
 
 

@@ -126,7 +126,8 @@ def test_blinks_close_the_eyes(sample, tracked):
 
 
 def test_viseme_targets_and_loudness():
-    from data_utils.sample.speech import loudness_track, viseme_target, viseme_tracks
+    from data_utils.audio.loudness import loudness_track
+    from data_utils.sample.speech import viseme_target, viseme_tracks
 
     assert viseme_target("m")[0] == 0.0 and viseme_target("_:")[0] == 0.0
     assert viseme_target("'a#")[0] > viseme_target("I")[0] > viseme_target("m")[0]
@@ -282,7 +283,7 @@ def test_run_command_env_defaults_and_failure(monkeypatch):
 
 def test_lip_sync_check_tells_matching_from_unrelated_audio(sample):
     _, made = sample
-    from utils.lip_sync import lip_sync_check
+    from data_utils.lip_tracking import lip_sync_check
 
     matching = lip_sync_check(made.video, made.train_speech)
     unrelated = lip_sync_check(made.video, made.novel_speech)

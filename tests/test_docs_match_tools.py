@@ -1,4 +1,4 @@
-"""README and --help say what the tools do: process.py's task table, task 9, synthesis outputs."""
+"""README and --help say what the tools do: process.py's task table, task 9, synthesis outputs, script paths."""
 from __future__ import annotations
 
 import re
@@ -41,3 +41,16 @@ def test_synthesize_help_and_readme_name_the_output_flags():
     for flag in ("--out", "--overwrite"):
         assert flag in text and f"`{flag}" in README, flag
     assert "<audio stem>.mp4" in text and "renders/speech.mp4" in README
+
+
+SCRIPT_PATH = re.compile(r"(?<![\w/.-])scripts/[\w/.-]+?\.(?:py|sh|txt|md)\b")
+
+
+def test_every_script_path_named_in_docs_and_scripts_exists():
+    texts = [REPO / "README.md", *REPO.glob("docs/*.md"), *(p for p in REPO.glob("scripts/**/*") if p.is_file()),
+             *REPO.glob("*.py"), *REPO.glob("*/**/*.py")]
+    named = {(path.relative_to(REPO).as_posix(), m) for path in texts if ".venv" not in path.parts
+             for m in SCRIPT_PATH.findall(path.read_text(errors="ignore"))}
+    assert len(named) > 20, named  # the pattern still finds them
+    missing = sorted((where, m) for where, m in named if not (REPO / m).is_file())
+    assert not missing, missing

@@ -141,12 +141,12 @@ def test_eval_lpips_with_user_weights_and_skipped_metrics_say_why(trained, tmp_p
     assert re.search(r"^\| lpips \| \d+\.\d{4} \|$", md, re.M) and "| lmd | skipped: --fast" in md
     assert "| lmd | None |" not in md
 
-    import utils.metrics
+    import data_utils.lip_tracking
 
     def no_mediapipe(*_):
         raise ImportError("No module named 'mediapipe'")
 
-    monkeypatch.setattr(utils.metrics, "landmark_metrics", no_mediapipe)
+    monkeypatch.setattr(data_utils.lip_tracking, "landmark_metrics", no_mediapipe)
     assert synthesize_fuse.main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert "lpips" not in metrics and "--lpips_weights DIR" in metrics["skipped"]["lpips"]

@@ -1,16 +1,15 @@
-"""Does a rendered talking head move its lips with its audio? Measured on the videos alone.
+"""Does a rendered talking head move its lips with its audio? Scores and pictures of lip tracks.
 
-Against a real video of the same speech (the benchmark, docs/lip_sync.md):
+The tracks are measured by data_utils.lip_tracking (MediaPipe). Against a real video of the same
+speech (the benchmark, docs/lip_sync.md):
 
     rendered = mouth_openings("render.mp4")              # [T] inner-lip gap / eye-corner distance
     real = mouth_openings("speaker.mp4")                 # the real mouth of whoever spoke the audio
     sync_scores(rendered, real)                          # r at lag 0, best lag, amplitude, chance level
 
-Mouth opening = the gap between the inner lips (MediaPipe face mesh points 13 and 14) over the
-distance between the outer eye corners (33 and 263): scale-free, so a render and a video of another
-person compare. Against the audio alone (the demo's lip check, any voice, no video needed):
+Against the audio alone (the demo's lip check, any voice, no video needed):
 
-    track = measure_lips("result.mp4", "speech.wav")     # MediaPipe inner-lip gap and loudness per frame
+    track = measure_lips("result.mp4", "speech.wav")     # LipTrack: inner-lip gap and loudness per frame
     track.summary()                                      # {"lip_loudness_r": 0.75, ...}
     plot_lip_track(track, "result_lips.png")             # the two curves over time
     contact_sheet("result.mp4", "sheet.jpg", frames=track.spanning(6))
@@ -26,33 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14  # MediaPipe face mesh indices
-OUTER_EYE_CORNERS = (33, 263)
 FPS = 25.0
-
-
-def mouth_openings(video) -> np.ndarray:
-    """Mouth opening of every frame of `video` (path or iterable of RGB uint8 frames): [T], NaN without a face."""
-    from data_utils.landmarks import LegacyDetector, quiet_native_stderr, upscaled_for_detection
-    from utils.video_io import iter_frames
-
-    frames = iter_frames(video) if isinstance(video, (str, Path)) else video
-    with quiet_native_stderr():
-        detector = LegacyDetector(max_faces=1)
-    out = []
-    try:
-        for i, frame in enumerate(frames):
-            face = detector(upscaled_for_detection(frame)[0], i)
-            if face is None:
-                out.append(np.nan)
-                continue
-            p = face.points[:, :2]
-            gap = np.linalg.norm(p[UPPER_INNER_LIP] - p[LOWER_INNER_LIP])
-            eyes = np.linalg.norm(p[OUTER_EYE_CORNERS[0]] - p[OUTER_EYE_CORNERS[1]])
-            out.append(gap / max(eyes, 1e-6))
-    finally:
-        detector.close()
-    return np.array(out, np.float64)
 
 
 def _r_at_lag(pred: np.ndarray, real: np.ndarray, lag: int) -> float:
@@ -123,30 +96,6 @@ class LipTrack:
         order = ok[np.argsort(self.gaps[ok], kind="stable")]
         picks = order[np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)]
         return sorted(set(picks.tolist()))
-
-
-def measure_lips(video: str | Path, audio: str | Path) -> LipTrack:
-    """MediaPipe's inner-lip gap on every frame of `video` and the loudness of `audio` per frame."""
-    import mediapipe as mp
-
-    from data_utils.audio_features import load_audio
-    from data_utils.landmarks import upscaled_for_detection
-    from data_utils.sample.speech import loudness_track
-    from utils.video_io import iter_frames
-
-    gaps = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True) as mesh:
-        for frame in iter_frames(video):
-            res = mesh.process(upscaled_for_detection(frame)[0])  # normalised coordinates: no scale back
-            lm = res.multi_face_landmarks[0].landmark if res.multi_face_landmarks else None
-            gaps.append(np.nan if lm is None else (lm[LOWER_INNER_LIP].y - lm[UPPER_INNER_LIP].y) * frame.shape[0])
-    gaps = np.array(gaps, np.float64)
-    return LipTrack(gaps=gaps, loudness=loudness_track(load_audio(audio), 16000, len(gaps)).astype(np.float64))
-
-
-def lip_sync_check(video: str | Path, audio: str | Path) -> dict:
-    """`measure_lips(video, audio).summary()`."""
-    return measure_lips(video, audio).summary()
 
 
 def plot_lip_track(track: LipTrack, out: str | Path, fps: float = 25.0, title: str = "") -> Path:

@@ -7,11 +7,8 @@ Per frame, on the GPU during synthesis (`FrameMetrics`):
 - LPIPS (AlexNet, utils/lpips.py) on the full frame and the face crop, when the user gives the weights
   (`load_lpips_metric`); otherwise it is listed as skipped, with the reason, like any metric that
   cannot run (`markdown_table` writes a "skipped: why" row).
-From the two videos afterwards (`landmark_metrics`, CPU, MediaPipe):
-- LMD: mean distance of the mean-centred mouth landmarks (pixels); frames where either video has no
-  detected face are counted and reported, never silently skipped;
-- mouth-opening correlation: Pearson r of the mouth opening over time (inner-lip gap over the outer
-  eye-corner distance, as utils.lip_sync), render vs ground truth.
+LMD and the mouth-opening correlation, from the two videos afterwards, need MediaPipe landmarks:
+data_utils.lip_tracking.landmark_metrics.
 """
 from __future__ import annotations
 
@@ -23,13 +20,6 @@ import torch
 from torch import Tensor
 
 from utils.loss_utils import ssim
-
-# MediaPipe face-mesh indices of the lips (outer + inner contours) and the inner-lip midpoints.
-LIPS = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146,
-        78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
-INNER_MID = (13, 14)
-OUTER_EYE_CORNERS = (33, 263)  # normalise the mouth opening (utils.lip_sync.mouth_openings)
-
 
 def face_box(mask: Tensor, margin: float = 0.1) -> tuple[int, int, int, int] | None:
     """(r0, r1, c0, c1) box of a [H, W, 1] mask grown by `margin` of its size; None when empty."""
@@ -101,46 +91,6 @@ class FrameMetrics:
         out["frames"] = len(self.values["psnr"])
         out["frames_without_face_box"] = self.no_face_box
         return out
-
-
-def _mouth_track(frames) -> tuple[list[np.ndarray | None], list[float | None]]:
-    """Per frame: mean-centred lip landmarks [40, 2] (or None) and the normalised inner-lip gap."""
-    from data_utils.landmarks import LegacyDetector, quiet_native_stderr, upscaled_for_detection
-
-    with quiet_native_stderr():
-        detector = LegacyDetector(max_faces=1)
-    lips, openings = [], []
-    try:
-        for i, frame in enumerate(frames):
-            big, scale = upscaled_for_detection(frame)  # small renders, e.g. --fast's 128 px
-            face = detector(big, i)
-            if face is None:
-                lips.append(None)
-                openings.append(None)
-                continue
-            pts = face.points[:, :2] / scale  # pixels of the frame as given
-            lip = pts[LIPS]
-            lips.append(lip - lip.mean(0))
-            eyes = np.linalg.norm(pts[OUTER_EYE_CORNERS[0]] - pts[OUTER_EYE_CORNERS[1]])
-            openings.append(float(np.linalg.norm(pts[INNER_MID[0]] - pts[INNER_MID[1]]) / max(eyes, 1e-6)))
-    finally:
-        detector.close()
-    return lips, openings
-
-
-def landmark_metrics(pred_frames, gt_frames) -> dict:
-    """LMD and mouth-opening correlation between two frame sequences (iterables of RGB uint8)."""
-    pred_lips, pred_open = _mouth_track(pred_frames)
-    gt_lips, gt_open = _mouth_track(gt_frames)
-    n = min(len(pred_lips), len(gt_lips))
-    both = [i for i in range(n) if pred_lips[i] is not None and gt_lips[i] is not None]
-    lmd = [float(np.linalg.norm(pred_lips[i] - gt_lips[i], axis=1).mean()) for i in both]
-    po, go = np.array([pred_open[i] for i in both]), np.array([gt_open[i] for i in both])
-    corr = float(np.corrcoef(po, go)[0, 1]) if len(both) > 2 and po.std() > 0 and go.std() > 0 else None
-    return {"lmd": float(np.mean(lmd)) if lmd else None, "mouth_open_corr": corr, "frames": n,
-            "frames_detected_both": len(both),
-            "frames_no_face_pred": sum(l is None for l in pred_lips[:n]),
-            "frames_no_face_gt": sum(l is None for l in gt_lips[:n])}
 
 
 def markdown_table(results: dict) -> str:

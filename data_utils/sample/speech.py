@@ -7,7 +7,6 @@ always give the same samples.
 
     speech = speak("Hello there.", voice="en-us+f3")        # Speech(samples [S] float32, sample_rate, phonemes)
     open_, round_ = viseme_tracks(speech.phonemes, n_frames, fps=25)   # [T], [T] in [0, 1]
-    loud = loudness_track(speech.samples, speech.sample_rate, n_frames)  # [T] in [0, 1]
 """
 from __future__ import annotations
 
@@ -188,15 +187,3 @@ def viseme_tracks(phonemes: list[tuple[float, str]], n_frames: int, fps: float =
     rounding = gaussian_filter1d(rounding, coarticulation_s / step)
     idx = np.minimum(np.round((np.arange(n_frames) + 0.5) / fps / step).astype(int), grid_n - 1)
     return opening[idx], rounding[idx]
-
-
-def loudness_track(samples: np.ndarray, sample_rate: int, n_frames: int, fps: float = 25.0,
-                   floor_db: float = -45.0) -> np.ndarray:
-    """Per-frame loudness [T] in [0, 1]: RMS over each frame's 40 ms, in dB above `floor_db` re the peak."""
-    hop = sample_rate / fps
-    out = np.zeros(n_frames, np.float32)
-    for i in range(n_frames):
-        seg = samples[int(i * hop):int((i + 1) * hop)]
-        out[i] = np.sqrt(np.mean(seg.astype(np.float64) ** 2)) if seg.size else 0.0
-    db = 20 * np.log10(np.maximum(out, 1e-8) / max(float(out.max()), 1e-8))
-    return np.clip(1.0 - db / floor_db, 0.0, 1.0).astype(np.float32)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from data_utils.audio.loudness import loudness_track
 from data_utils.sample.rig import FacePose
-from data_utils.sample.speech import Speech, loudness_track, viseme_tracks
+from data_utils.sample.speech import Speech, viseme_tracks
 
 BLINK_PROFILE = np.float32([0.35, 0.8, 1.0, 0.85, 0.55, 0.25, 0.08])
 BLINK_GAP_S = (2.0, 4.0)

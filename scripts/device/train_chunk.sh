@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One resumable GPU training chunk on a carried subject (device tool), mouth and face in parallel.
-#   bash scripts/gpu_train_chunk.sh <ID> <minutes> [extra train.py args]
+#   bash scripts/device/train_chunk.sh <ID> <minutes> [extra train.py args]
 # Carries .whl and .gpu; .gpu/<ID>_model.tar.gz (if present) holds the checkpoints of earlier chunks.
 # The updated checkpoints come back as $OUT/<ID>_model.tar.gz.part_NN (<= 15 MiB each), logs and metrics beside.
 set -u
 id=$1; minutes=$2; shift 2
-source scripts/gpu_setup.sh || exit 1
+source scripts/device/setup.sh || exit 1
 mkdir -p "$OUT" output
 # earlier chunks' checkpoints: .gpu/<ID>_model.tar.gz, or its parts .gpu/<ID>_model.tar.gz.part_*
 if ls .gpu/${id}_model.tar.gz* >/dev/null 2>&1; then cat $(ls .gpu/${id}_model.tar.gz* | sort) | tar -xzf - -C output; fi

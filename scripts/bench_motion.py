@@ -1,7 +1,7 @@
 """Timing table for the tri-plane encoder and the motion networks (prints markdown; decides nothing).
 
-    python -m submodules.gridencoder.bench                      # CPU, small sizes
-    python -m submodules.gridencoder.bench --device cuda --points 10000 100000 --frames 1 8 32
+    python scripts/bench_motion.py                      # CPU, small sizes
+    python scripts/bench_motion.py --device cuda --points 10000 100000 --frames 1 8 32
 
 Rows: the encoder alone (forward, forward+backward), then each motion net per frame, either the
 whole path every frame ("full": grid lookup + point features + conditions, what training does)
@@ -10,12 +10,17 @@ or with the audio-independent point features cached and B frames at once ("cache
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-import torch
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scene.motion_net import FaceMotionNet, MouthMotionNet
-from submodules.gridencoder import TriPlaneEncoder
+import torch  # noqa: E402
+
+from scene.motion_net import FaceMotionNet, MouthMotionNet  # noqa: E402
+from submodules.gridencoder import TriPlaneEncoder  # noqa: E402
 
 
 def _timeit(fn, device: torch.device, repeats: int, warmup: int = 2) -> tuple[float, float]:

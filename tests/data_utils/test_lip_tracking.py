@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from utils.metrics import landmark_metrics
+from data_utils.lip_tracking import landmark_metrics
 
 
 @pytest.mark.parametrize("size", [128, 512])

@@ -1,7 +1,7 @@
 # Source at the start of a command on the bare GPU machine (device tool), from the repo root:
-#   source scripts/gpu_setup.sh
+#   source scripts/device/setup.sh
 # Installs the carried cp312 wheels (.whl/), registers the prebuilt gsplat extension
-# (.gpu/gsplat_cuda_so.tgz, made by scripts/gpu_build_gsplat.sh) and unpacks carried subject packs
+# (.gpu/gsplat_cuda_so.tgz, made by scripts/device/build_gsplat.sh) and unpacks carried subject packs
 # (.gpu/<ID>.tar[.gz], made by scripts/pack_subject.py) into data/ (each pack holds one <ID>/ folder).
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || return 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1

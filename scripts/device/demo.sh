@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo's GPU steps on the device box: train + synthesize with scripts/demo.py's "cuda" preset.
-#   bash scripts/gpu_demo.sh <ID> <new-audio features .npy>
+#   bash scripts/device/demo.sh <ID> <new-audio features .npy>
 # The device image has neither MediaPipe nor hama nor ffmpeg, so the demo's steps 1-2 (sample,
 # preprocessing) and the new audio's phoneme features are made on a CPU box and carried:
 # .gpu/<ID>.tar.gz (scripts/pack_subject.py of <demo out>/data/<ID>) and the features .npy.
@@ -8,7 +8,7 @@
 # model, for the lip check and a video with sound on the CPU box).
 set -u
 id=$1; audio=$2
-source scripts/gpu_setup.sh || exit 1
+source scripts/device/setup.sh || exit 1
 mkdir -p "$OUT" output
 data=data/$id; model=output/demo_$id
 preset() { python -c "import sys; sys.path.insert(0, 'scripts'); from demo import PRESETS; print(' '.join(PRESETS['cuda']['$1']))"; }

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Train several short schedules of one carried subject side by side on the GPU box (device tool) and
 # score each with scripts/lip_motion.py; writes $OUT/sweep.md (one row per variant) and the logs.
-#   bash scripts/gpu_sweep.sh <ID> <variants file> [parallel runs, default 4]
+#   bash scripts/device/sweep.sh <ID> <variants file> [parallel runs, default 4]
 # Variants file: one per line, "name | train.py arguments" (# comments and blank lines skipped).
 # Carries .whl and .gpu (.gpu/<ID>.tar.gz: the subject pack from scripts/pack_subject.py); SETUP=0 skips that
 # setup where the dependencies are installed and data/<ID> exists.
 set -u
 id=$1; variants=$2; parallel=${3:-4}
-if [ "${SETUP:-1}" = 1 ]; then source scripts/gpu_setup.sh || exit 1; fi  # SETUP=0: deps already installed
+if [ "${SETUP:-1}" = 1 ]; then source scripts/device/setup.sh || exit 1; fi  # SETUP=0: deps already installed
 mkdir -p "$OUT" output
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}  # several trainings share the CPU cores
 data=data/$id

@@ -3,9 +3,9 @@
 # render each on its val split and driven by another speaker's audio. MediaPipe is not on the GPU
 # box, so scoring happens on the CPU box: scripts/bench_lip_sync.py score (docs/lip_sync.md).
 #
-#   bash scripts/gpu_lip_sync.sh start RUNS     # setup, frame caches, every run in the background; returns
-#   bash scripts/gpu_lip_sync.sh wait [S]       # progress every 30 s for at most S seconds (default 540)
-#   bash scripts/gpu_lip_sync.sh collect        # renders + lip_motion, packs what comes back into $OUT
+#   bash scripts/device/lip_sync.sh start RUNS     # setup, frame caches, every run in the background; returns
+#   bash scripts/device/lip_sync.sh wait [S]       # progress every 30 s for at most S seconds (default 540)
+#   bash scripts/device/lip_sync.sh collect        # renders + lip_motion, packs what comes back into $OUT
 #
 # RUNS: one line per model, "name | subject | driver | train.py args" (# comments skipped); driver is
 # a feature stem (drivers/<x> with <x>_ph.npy, <x>_mel.npy from `bench_lip_sync.py driver`) or "-".
@@ -17,7 +17,7 @@ state=/tmp/lip_sync_runs
 case "$cmd" in
 start)
   runs=$1
-  source scripts/gpu_setup.sh || exit 1
+  source scripts/device/setup.sh || exit 1
   mkdir -p "$state" output
   cp "$runs" "$state/runs.txt"
   [ -f .gpu/drivers.tgz ] && tar -xzf .gpu/drivers.tgz
@@ -59,7 +59,7 @@ wait)
   done
   ;;
 collect)
-  source scripts/gpu_setup.sh > /dev/null || exit 1
+  source scripts/device/setup.sh > /dev/null || exit 1
   mkdir -p "$OUT" back
   grep -v '^#' $state/runs.txt | while IFS='|' read -r name subject driver args; do
     name=$(echo $name); subject=$(echo $subject); driver=$(echo $driver); [ -z "$name" ] && continue
@@ -81,8 +81,7 @@ collect)
       > /dev/null 2>&1
     cp -r $m/metrics back/$name/ 2>/dev/null; cp $m/cfg_args.json back/$name/ 2>/dev/null
     tr '\r' '\n' < $state/train_$name.log | grep -av "it/s" | tail -20 > back/$name/train_tail.log
-    [ "${SLIM:-1}" = 1 ] && python scripts/slim_model.py $m back/$name/model > /dev/null 2>&1 \
-      && cp $m/audio_to_mouth.pt back/$name/model/ 2>/dev/null
+    [ "${SLIM:-1}" = 1 ] && python scripts/slim_model.py $m back/$name/model > /dev/null 2>&1
     cat back/$name/eval.log | tail -4
   done
   tar -czf - back | split -b 15M -d - "$OUT/back.tgz.part_"
@@ -91,6 +90,6 @@ collect)
   ls -la "$OUT"
   ;;
 *)
-  echo "usage: bash scripts/gpu_lip_sync.sh start RUNS | wait [S] | collect" >&2; exit 2
+  echo "usage: bash scripts/device/lip_sync.sh start RUNS | wait [S] | collect" >&2; exit 2
   ;;
 esac

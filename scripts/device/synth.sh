@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # GPU synthesis session (device tool): render speed, the test split, and new audio for a trained model.
-#   bash scripts/gpu_synth.sh <ID>
+#   bash scripts/device/synth.sh <ID>
 # Carries .whl and .gpu: .gpu/<ID>.tar.gz (subject pack), .gpu/<ID>_model_slim.tgz (output/<ID>/ with
 # chkpnt_fuse_latest.pth + cfg_args.json), .gpu/audio_feats.tgz (audio/<name>_ph.npy + .json, computed
 # on a CPU box: the GPU box has neither hama nor ffmpeg).
 set -u
 id=$1
-source scripts/gpu_setup.sh || exit 1
+source scripts/device/setup.sh || exit 1
 mkdir -p "$OUT" output && tar -xzf ".gpu/${id}_model_slim.tgz" -C output && tar -xzf .gpu/audio_feats.tgz
 data=data/$id; model=output/$id
 python scripts/bench_synth.py -S "$data" -M "$model" --batch_sizes 1 8 32 64 --frames 512 --out "$OUT/bench_synth.md" 2>&1 | tail -12

@@ -1,0 +1,37 @@
+"""The scripts that read a trained model (slim_model, lip_motion, bench_synth) on a tiny model with mouth codes."""
+from __future__ import annotations
+
+import pytest
+
+import train
+from tests.fixtures.make_subject import make_subject
+from tests.script_module import load_script
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("model_scripts")
+    subject = make_subject(root / "synth", n_frames=20, size=48)  # the lips model needs >= 16 training frames
+    model = root / "model"
+    assert train.main(["-s", str(subject), "-m", str(model), "--mouth_iterations", "8", "--face_iterations", "8",
+                       "--fuse_iterations", "2", "--init_num", "200", "--face_init_num", "200",
+                       "--backend", "torch", "--quiet"]) == 0
+    return subject, model
+
+
+def test_slim_model_renders_like_the_full_folder(trained, tmp_path):
+    subject, model = trained
+    slim = load_script("slim_model").slim_model(model, tmp_path / "slim")
+    assert (slim / "audio_to_mouth.pt").is_file()  # models with mouth codes need it to render
+    assert load_script("lip_motion").main(["-S", str(subject), "-M", str(slim), "--json", str(tmp_path / "l.json")]) == 0
+    assert '"mouth_code_gain"' in (tmp_path / "l.json").read_text()
+
+
+def test_bench_synth_times_every_part(trained, tmp_path):
+    subject, model = trained
+    out = tmp_path / "bench.md"
+    assert load_script("bench_synth").main(["-S", str(subject), "-M", str(model), "--resolution", "48",
+                                            "--batch_sizes", "2", "--frames", "2", "--backend", "torch",
+                                            "--out", str(out)]) == 0
+    row = [line for line in out.read_text().splitlines() if line.startswith("| 2 |")]
+    assert len(row) == 1 and row[0].count("|") == 11, row
