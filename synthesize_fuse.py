@@ -228,9 +228,9 @@ def synthesize(model: ModelParams, syn: SynthesisParams) -> dict:
 
 def render(model: ModelParams, syn: SynthesisParams, out) -> dict:
     """One render into the files of `out` (utils.render_paths.RenderPaths)."""
-    from gaussian_renderer.fused import FusedRenderer
-    from scene.dataset import load_subject
-    from scene.sequence import RenderSequence
+    from scene.models.fused_renderer import FusedRenderer
+    from scene.data.dataset import load_subject
+    from scene.data.sequence import RenderSequence
     from utils.general_utils import resolve_device
     from utils.io_utils import save_json, save_npy, save_text
     from utils.metrics import load_lpips_metric, markdown_table
@@ -249,7 +249,7 @@ def render(model: ModelParams, syn: SynthesisParams, out) -> dict:
             raise ValueError(f"{syn.audio}: features have {features.shape[1]} channels but the model expects "
                              f"{renderer.audio_channels} ({model.audio_extractor} features)")
         if codes_kinds:
-            from scene.audio_to_mouth import mouth_audio_features, speech_activity
+            from scene.data.mouth_features import mouth_audio_features, speech_activity
 
             new_mouth_feats = mouth_audio_features({k: inputs[k] for k in codes_kinds})
             new_activity = speech_activity(inputs["phoneme"]) if "phoneme" in inputs else None

@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     if not model.source_path or not model.model_path:
         print("error: give the processed subject (-s data/<ID>) and the output folder (-m output/<ID>)", file=sys.stderr)
         return 2
-    from scene.dataset import load_subject
-    from scene.trainer import STAGES, train_lips, train_stage
+    from scene.data.dataset import load_subject
+    from scene.training.trainer import STAGES, train_lips, train_stage
 
     device = resolve_device(model.device)
     seed_everything(cfg.seed)

@@ -137,7 +137,7 @@ class TrainConfig:
     stop_after: int = 0
     """> 0: save and stop after this many iterations of this invocation (chunks, tests)"""
     min_extent: float = 0.1
-    """metres; floor of the camera-spread "scene extent" (see scene/trainer.py build_branch)"""
+    """metres; floor of the camera-spread "scene extent" (see scene/training/trainer.py build_branch)"""
     lips_steps: int = 1500
     """optimiser steps of the audio-to-mouth model (each of its fits)"""
     log_every: int = 10

@@ -19,7 +19,7 @@ from gaussian_renderer.rasterize import rasterize
 from utils.sh_utils import eval_sh
 
 if TYPE_CHECKING:  # the model is only read here; the renderer sits below the models (tests/test_layering.py)
-    from scene.gaussian_model import GaussianModel
+    from scene.models.gaussian_model import GaussianModel
 
 
 @dataclass

@@ -19,7 +19,7 @@ if __package__ in (None, ""):
 
 import torch  # noqa: E402
 
-from scene.motion_net import FaceMotionNet, MouthMotionNet  # noqa: E402
+from scene.models.motion_net import FaceMotionNet, MouthMotionNet  # noqa: E402
 from submodules.gridencoder import TriPlaneEncoder  # noqa: E402
 
 

@@ -18,9 +18,9 @@ if __package__ in (None, ""):
 
 import torch  # noqa: E402
 
-from gaussian_renderer.fused import FusedRenderer  # noqa: E402
+from scene.models.fused_renderer import FusedRenderer  # noqa: E402
 from gaussian_renderer.render import Views, composite, render_face, render_mouth  # noqa: E402
-from scene.dataset import load_subject  # noqa: E402
+from scene.data.dataset import load_subject  # noqa: E402
 from utils.io_utils import save_text  # noqa: E402
 
 

@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if not model.source_path or not model.model_path:
         print("error: give the processed subject (-S data/<ID>) and the trained model (-M output/<ID>)", file=sys.stderr)
         return 2
-    from gaussian_renderer.fused import FusedRenderer
-    from scene.dataset import load_subject
+    from scene.models.fused_renderer import FusedRenderer
+    from scene.data.dataset import load_subject
     from utils.general_utils import resolve_device
 
     device = resolve_device(model.device)

@@ -29,8 +29,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scene import subject_files as sf  # noqa: E402
-from scene.cameras import SPLIT_FILES, read_transforms  # noqa: E402
+from scene.data import subject_files as sf  # noqa: E402
+from scene.data.cameras import SPLIT_FILES, read_transforms  # noqa: E402
 from utils.io_utils import atomic_path  # noqa: E402
 
 LIMIT = 64 * 2**20  # what must move to the GPU box for cnn2 (issue 5, item 6)

@@ -20,8 +20,8 @@ if __package__ in (None, ""):
 import torch  # noqa: E402
 
 from arguments import ModelParams, OptimizationParams  # noqa: E402
-from scene.dataset import load_subject  # noqa: E402
-from scene.trainer import StageRun, TrainConfig, train_lips  # noqa: E402
+from scene.data.dataset import load_subject  # noqa: E402
+from scene.training.trainer import StageRun, TrainConfig, train_lips  # noqa: E402
 from utils.io_utils import save_text  # noqa: E402
 
 SYNC_OPS = ("aten::_local_scalar_dense", "aten::nonzero", "cudaStreamSynchronize", "cudaDeviceSynchronize",

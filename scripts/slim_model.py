@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def slim_model(model: Path, out: Path) -> Path:
-    from scene.audio_to_mouth import ARTIFACT
+    from scene.models.audio_to_mouth import ARTIFACT
     from utils.io_utils import load_checkpoint, save_torch
 
     state = load_checkpoint(model / "chkpnt_fuse_latest.pth")

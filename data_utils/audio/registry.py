@@ -66,7 +66,7 @@ EXTRACTORS: dict[str, Extractor] = {e.name: e for e in [
 ]}
 
 POSTFIXES = {name: e.postfix for name, e in EXTRACTORS.items()}
-# What the audio-to-mouth model reads by default (scene/audio_to_mouth.py): both offline, both always
+# What the audio-to-mouth model reads by default (scene/models/audio_to_mouth.py): both offline, both always
 # written by preprocessing, whatever extractor the motion nets use.
 MOUTH_FEATURES = ("phoneme", "mel")
 

@@ -24,7 +24,7 @@ start)
   [ -f .gpu/a2m.tgz ] && tar -xzf .gpu/a2m.tgz
   export OMP_NUM_THREADS=2
   for s in $(grep -v '^#' "$runs" | awk -F'|' 'NF>1 {gsub(/ /,"",$2); print $2}' | sort -u); do
-    python -c "from scene.dataset import load_subject; load_subject('data/$s', 'train', 512, progress=False)" \
+    python -c "from scene.data.dataset import load_subject; load_subject('data/$s', 'train', 512, progress=False)" \
       > "$state/cache_$s.log" 2>&1 || { echo "cache of $s failed"; tail -5 "$state/cache_$s.log"; }
   done
   # smoke test first: every stage and both renders for a few steps (a broken run costs a whole window)

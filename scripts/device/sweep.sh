@@ -11,7 +11,7 @@ if [ "${SETUP:-1}" = 1 ]; then source scripts/device/setup.sh || exit 1; fi  # S
 mkdir -p "$OUT" output
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}  # several trainings share the CPU cores
 data=data/$id
-python -c "from scene.dataset import load_subject; [load_subject('$data', 'train', r, progress=False) for r in (128, 256)]"
+python -c "from scene.data.dataset import load_subject; [load_subject('$data', 'train', r, progress=False) for r in (128, 256)]"
 
 run_variant() {  # name, train args...
   local name=$1; shift

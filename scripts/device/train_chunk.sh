@@ -10,7 +10,7 @@ mkdir -p "$OUT" output
 # earlier chunks' checkpoints: .gpu/<ID>_model.tar.gz, or its parts .gpu/<ID>_model.tar.gz.part_*
 if ls .gpu/${id}_model.tar.gz* >/dev/null 2>&1; then cat $(ls .gpu/${id}_model.tar.gz* | sort) | tar -xzf - -C output; fi
 data=data/$id; model=output/$id
-python -c "from scene.dataset import load_subject; load_subject('$data', 'train', 512, progress=False); load_subject('$data', 'val', 512, progress=False)"
+python -c "from scene.data.dataset import load_subject; load_subject('$data', 'train', 512, progress=False); load_subject('$data', 'val', 512, progress=False)"
 if [ "${PROFILE:-0}" = "1" ]; then
   python scripts/profile_train.py -s "$data" --stage face --resolution 512 --out "$OUT/profile_face.md" 2>&1 | head -60
 fi

@@ -150,7 +150,7 @@ def test_ctrl_c_in_preprocessing_then_the_rerun_redoes_no_finished_step(tmp_path
 
 def test_ctrl_c_in_training_saves_and_the_rerun_resumes(tmp_path, monkeypatch, capsys):
     import train
-    from scene import trainer
+    from scene.training import trainer
     from tests.fixtures.make_subject import make_subject
 
     subject = make_subject(tmp_path / "synth", n_frames=12, size=32)

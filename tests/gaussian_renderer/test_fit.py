@@ -8,8 +8,8 @@ import torch
 
 from arguments import OptimizationParams
 from gaussian_renderer import rasterize
-from scene.densify import DensifyStrategy
-from scene.gaussian_model import GaussianModel, make_gaussian_optimizer
+from scene.training.densify import DensifyStrategy
+from scene.models.gaussian_model import GaussianModel, make_gaussian_optimizer
 from utils.loss_utils import l1_loss, psnr, ssim
 from utils.sh_utils import eval_sh
 

@@ -1,11 +1,12 @@
-"""The audio-to-mouth model (scene/audio_to_mouth.py): it learns a mapping from audio features to the
+"""The audio-to-mouth model (scene/models/audio_to_mouth.py): it learns a mapping from audio features to the
 mouth opening that holds on frames it never saw, closes the mouth in silence, and saves as plain data."""
 import numpy as np
 import pytest
 import torch
 
-from scene.audio_to_mouth import (AudioToMouth, FitConfig, fit_audio_to_mouth, load_audio_to_mouth,
-                                  mouth_audio_features, pearson, predicted_for, save_audio_to_mouth, speech_activity)
+from scene.data.mouth_features import mouth_audio_features, speech_activity
+from scene.models.audio_to_mouth import (AudioToMouth, FitConfig, fit_audio_to_mouth, load_audio_to_mouth, pearson,
+                                         predicted_for, save_audio_to_mouth)
 
 NAMES = ["opening", "jawOpen"]
 

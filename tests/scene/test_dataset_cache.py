@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-import scene.frame_cache as fc
-from scene.dataset import load_subject
+import scene.data.frame_cache as fc
+from scene.data.dataset import load_subject
 from tests.fixtures.make_subject import make_subject
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,8 +117,8 @@ RSS_SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[2])
     import torch  # noqa: F401  (imported before the baseline: its import alone takes ~130 MB)
-    from scene.dataset import load_subject
-    from scene.frame_cache import ensure_cache, bg_method
+    from scene.data.dataset import load_subject
+    from scene.data.frame_cache import ensure_cache, bg_method
 
     def status(key):  # kB -> bytes; VmHWM is this process's peak (ru_maxrss survives exec, VmHWM does not)
         return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from scene.cameras import make_cameras, read_transforms, training_size
+from scene.data.cameras import make_cameras, read_transforms, training_size
 from utils.graphics_utils import project_points
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from scene import frame_features as ff
-from scene import subject_files as sf
+from scene.data import frame_features as ff
+from scene.data import subject_files as sf
 
 
 # ----------------------------------------------------------------------------- masks

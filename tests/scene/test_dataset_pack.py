@@ -7,7 +7,7 @@ import tarfile
 import pytest
 import torch
 
-from scene.dataset import load_subject
+from scene.data.dataset import load_subject
 from scripts.pack_subject import main as pack_main
 from tests.fixtures.make_subject import make_subject
 
@@ -64,7 +64,7 @@ def test_packed_30fps_subject_trains_on_a_machine_without_ffmpeg(tmp_path, monke
     import train
     import utils.video_io as vio
     from data_utils.frames import run_frames
-    from scene.frame_cache import ensure_cache
+    from scene.data.frame_cache import ensure_cache
 
     src = make_subject(tmp_path / "src" / "synth", n_frames=20, size=64, frames="both")
     video = src / "synth.mp4"

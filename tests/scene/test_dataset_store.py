@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from scene import frame_features as ff
-from scene.dataset import load_subject
-from scene.subject_files import MissingSubjectFile
+from scene.data import frame_features as ff
+from scene.data.dataset import load_subject
+from scene.data.subject_files import MissingSubjectFile
 from tests.fixtures.make_subject import camera_c2w, face_points, gl_c2w_to_cv_w2c, make_subject
 from utils.graphics_utils import project_points
 
@@ -162,7 +162,7 @@ def test_transforms_without_cx_cy_fall_back_to_centre(subject, tmp_path):
 
 
 def test_cli_prints_a_table_and_reports_missing_folder(subject, tmp_path, capsys):
-    from scene.dataset import main
+    from scene.data.dataset import main
 
     assert main([str(subject), "--device", "cpu", "--storage", "device", "disk", "--batches", "5"]) == 0
     out = capsys.readouterr().out

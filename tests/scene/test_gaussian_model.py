@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from arguments import OptimizationParams
-from scene.densify import DensifyStrategy, duplicate, quat_to_rotmat, remove, split
-from scene.gaussian_model import GaussianModel, knn_mean_sq_dist, make_gaussian_optimizer
+from scene.training.densify import DensifyStrategy, duplicate, quat_to_rotmat, remove, split
+from scene.models.gaussian_model import GaussianModel, knn_mean_sq_dist, make_gaussian_optimizer
 
 
 def _random_model(n=64, seed=0):

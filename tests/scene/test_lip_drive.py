@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from data_utils.expression import BLENDSHAPE_NAMES, EXPRESSION_SHAPES, UPPER_FACE_SHAPES, codes_from_blendshapes
-from scene.audio_net import AudioNet
-from scene.frame_features import exp_3dmm
+from scene.models.audio_net import AudioNet
+from scene.data.frame_features import exp_3dmm
 from tests.script_module import load_script
 
 
@@ -98,8 +98,8 @@ def _lip_motion_module():
 
 
 def test_lip_check_scores_zero_when_the_drive_cannot_move_anything(tiny_model):
-    from gaussian_renderer.fused import FusedRenderer
-    from scene.dataset import load_subject
+    from scene.models.fused_renderer import FusedRenderer
+    from scene.data.dataset import load_subject
 
     subject, model = tiny_model
     lip_motion = _lip_motion_module()
@@ -158,8 +158,8 @@ def _lips_motion_r(image, truth, box):
 @pytest.fixture
 def speaking(speaking_model):
     """(renderer, training split with its audio-to-mouth inputs) of the speaking model (fresh: tests edit weights)."""
-    from gaussian_renderer.fused import FusedRenderer
-    from scene.dataset import load_subject
+    from scene.models.fused_renderer import FusedRenderer
+    from scene.data.dataset import load_subject
 
     subject, model = speaking_model
     renderer = FusedRenderer.from_checkpoint(model, "cpu", backend="torch")

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scene.audio_net import AudioAttNet, AudioNet, audio_windows
-from scene.motion_net import MLP, FaceMotionNet, FacePointFeatures, MouthMotionNet
+from scene.data.audio_windows import audio_windows
+from scene.models.audio_net import AudioAttNet, AudioNet
+from scene.models.motion_net import MLP, FaceMotionNet, FacePointFeatures, MouthMotionNet
 
 N = 50
 AUDIO_KINDS = {"deepspeech": (29, 16), "hubert": (1024, 2)}

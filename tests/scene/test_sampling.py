@@ -1,8 +1,8 @@
-"""The incremental-sampling curricula (scene/sampling.py): exact frame masks on six hand-made frames.
+"""The incremental-sampling curricula (scene/training/sampling.py): exact frame masks on six hand-made frames.
 
 Mutations tried (each made a test here fail, then was restored):
 
-| mutation (scene/sampling.py)                                  | tests that failed                            |
+| mutation (scene/training/sampling.py)                                  | tests that failed                            |
 |---------------------------------------------------------------|----------------------------------------------|
 | mouth rule: it < warm_step -> it <= warm_step                 | test_mouth_rule_steps                        |
 | mouth rule: it % select_interval == 0 -> == 1                 | test_mouth_rule_steps                        |
@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scene.sampling import FrameSampler, FrameStats, face_stage_rule, mouth_stage_rule
+from scene.data.frame_features import FrameStats
+from scene.training.sampling import FrameSampler, face_stage_rule, mouth_stage_rule
 
 STATS = FrameStats(
     au25=np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.0]),  # p25 0.625, max 2

@@ -1,4 +1,4 @@
-"""Stage schedules and learning rates (scene/schedule.py, scene/stages.py): upstream's numbers exactly.
+"""Stage schedules and learning rates (scene/training/schedule.py, scene/training/stages.py): upstream's numbers exactly.
 
 Mutations tried (each made a test here fail, then was restored):
 
@@ -22,10 +22,10 @@ import pytest
 import torch
 
 from arguments import OptimizationParams
-from scene.gaussian_model import GaussianModel
-from scene.motion_net import MouthMotionNet
-from scene.schedule import face_schedule, fuse_schedule, mouth_schedule
-from scene.stages import GaussianBranch, motion_lr_factor, position_lr
+from scene.models.gaussian_model import GaussianModel
+from scene.models.motion_net import MouthMotionNet
+from scene.training.schedule import face_schedule, fuse_schedule, mouth_schedule
+from scene.training.stages import GaussianBranch, motion_lr_factor, position_lr
 
 FIELDS = ("iterations", "warm_step", "select_iter", "bg_iter", "lpips_start", "densify_from", "densify_until",
           "densify_interval", "sh_up_interval", "checkpoint_every", "hair_mask_until", "select_interval")

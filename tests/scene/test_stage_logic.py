@@ -1,8 +1,8 @@
-"""The stage rules that carry the paper's fidelity, on hand-written 4x4 masks (scene/stages.py).
+"""The stage rules that carry the paper's fidelity, on hand-written 4x4 masks (scene/training/stages.py).
 
 Each rule was broken on purpose once to see a test here fail (then restored):
 
-| mutation (scene/stages.py, scene/schedule.py)              | tests that failed                                              |
+| mutation (scene/training/stages.py, scene/training/schedule.py)              | tests that failed                                              |
 |------------------------------------------------------------|----------------------------------------------------------------|
 | mouth_dont_care: box XOR mouth -> box OR mouth             | test_mouth_dont_care_is_lips_box_xor_mouth, test_mouth_supervision_exact |
 | mouth_dont_care: box XOR mouth -> box                      | the two above, test_mouth_step_wires_the_masks                 |
@@ -28,10 +28,10 @@ import pytest
 import torch
 
 from arguments import OptimizationParams
-from scene.gaussian_model import GaussianModel
-from scene.motion_net import FaceMotionNet, MouthMotionNet
-from scene.schedule import face_schedule, hair_is_dont_care, mouth_schedule
-from scene.stages import (GREEN, Conditioning, GaussianBranch, alpha_prior, attention_prior, face_step,
+from scene.models.gaussian_model import GaussianModel
+from scene.models.motion_net import FaceMotionNet, MouthMotionNet
+from scene.training.schedule import face_schedule, hair_is_dont_care, mouth_schedule
+from scene.training.stages import (GREEN, Conditioning, GaussianBranch, alpha_prior, attention_prior, face_step,
                           face_supervision, fill, mouth_background, mouth_dont_care, mouth_step,
                           mouth_supervision, step_mouth_code, training_background)
 

@@ -8,9 +8,10 @@ import torch
 
 from arguments import ModelParams, OptimizationParams
 from gaussian_renderer.render import Views, render_mouth
-from scene.dataset import load_subject
-from scene.audio_to_mouth import ARTIFACT, MOUTH_FEATURES
-from scene.trainer import StageRun, TrainConfig, checkpoint_path, train_lips, train_stage
+from scene.data.dataset import load_subject
+from scene.data.mouth_features import MOUTH_FEATURES
+from scene.models.audio_to_mouth import ARTIFACT
+from scene.training.trainer import StageRun, TrainConfig, checkpoint_path, train_lips, train_stage
 from tests.fixtures.make_subject import make_subject
 from utils.io_utils import load_checkpoint
 
@@ -99,7 +100,7 @@ def test_checkpoint_reloads_to_identical_render(data, tmp_path, cfg_for):
 
 def _fused_psnr(model_path, data):
     """Mean PSNR of the fused render over every training frame (a fixed set, unlike training samples)."""
-    from gaussian_renderer.fused import FusedRenderer
+    from scene.models.fused_renderer import FusedRenderer
     from utils.loss_utils import psnr
 
     renderer = FusedRenderer.from_checkpoint(model_path, "cpu", backend="torch")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from scene.audio_net import audio_windows
+from scene.data.audio_windows import audio_windows
 
 
 def pingpong(n_out: int, n_src: int) -> np.ndarray:
@@ -31,7 +31,7 @@ def pingpong(n_out: int, n_src: int) -> np.ndarray:
 
 @dataclass
 class RenderSequence:
-    data: object  # scene.dataset.SubjectData of the split whose cameras/backgrounds are used
+    data: object  # scene.data.dataset.SubjectData of the split whose cameras/backgrounds are used
     rows: np.ndarray  # [N_out] row of `data` for each output frame
     audio: Tensor | None  # [T, C, W] features driving the output (None: the split's own audio)
     has_gt: bool

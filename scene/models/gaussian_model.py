@@ -1,7 +1,7 @@
 """Canonical 3D Gaussians with a learnable per-Gaussian embedding (the "per-embedding" of DEGSTalk).
 
 The model only holds raw parameters, their activations and PLY I/O. Optimisers are built by the
-trainer (`gaussian_param_groups`), densification lives in `scene/densify.py`.
+trainer (`gaussian_param_groups`), densification lives in `scene/training/densify.py`.
 
 Raw parameters (ParameterDict keys; N Gaussians, K = (sh_degree+1)^2 SH bases, E embedding dims):
     means            [N, 3]      world positions (metres, head at the origin)

@@ -1,7 +1,7 @@
 """The training loop shared by the three stages: sampling, optimisation, densification hooks,
 logging (tqdm, TensorBoard, metrics JSON), checkpoints, resume and interruption.
 
-    result = train_stage("mouth", data, cfg)   # data: scene.dataset.SubjectData (train split)
+    result = train_stage("mouth", data, cfg)   # data: scene.data.dataset.SubjectData (train split)
     result = train_lips(data, val_data, cfg)   # the audio-to-mouth model (before mouth and face)
 
 Checkpoints keep upstream's names (`chkpnt_<stage>_latest.pth`, `chkpnt_<stage>_<it>.pth`,
@@ -23,13 +23,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from arguments import TrainConfig  # (scripts and tests import it from here too)
-from scene.gaussian_model import GaussianModel
-from scene.audio_to_mouth import ARTIFACT, FitConfig, fit_audio_to_mouth, load_audio_to_mouth, predicted_for, \
+from scene.models.audio_to_mouth import ARTIFACT, FitConfig, fit_audio_to_mouth, load_audio_to_mouth, predicted_for, \
     save_audio_to_mouth
-from scene.motion_net import FaceMotionNet, MouthMotionNet
-from scene.sampling import FrameSampler, face_stage_rule, mouth_stage_rule
-from scene.schedule import face_schedule, fuse_schedule, mouth_schedule
-from scene.stages import (Conditioning, GaussianBranch, damp_green_mouth_gaussians, face_step, fuse_step, mouth_step,
+from scene.models.gaussian_model import GaussianModel
+from scene.models.motion_net import FaceMotionNet, MouthMotionNet
+from scene.training.sampling import FrameSampler, face_stage_rule, mouth_stage_rule
+from scene.training.schedule import face_schedule, fuse_schedule, mouth_schedule
+from scene.training.stages import (Conditioning, GaussianBranch, damp_green_mouth_gaussians, face_step, fuse_step, mouth_step,
                           prune_green_face_gaussians)
 from utils.io_utils import load_checkpoint, save_json, save_torch
 from utils.loss_utils import psnr

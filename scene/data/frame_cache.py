@@ -5,7 +5,7 @@ memory at a time) and atomically (a temporary folder renamed into place), then r
 source file changes (names, sizes and mtimes of the sources are hashed into `meta.json`):
 
     images.npy     [R, H, W, 3] uint8   the frames (ori_imgs/<i>.jpg, or decoded from <ID>.mp4)
-    labels.npy     [R, H, W]    uint8   region bits (scene/frame_features.py) from parsing + teeth
+    labels.npy     [R, H, W]    uint8   region bits (scene/data/frame_features.py) from parsing + teeth
     bg.npy         [R, H, W, 3] uint8   DEGSTalk background with hair (bg/<i>.png or rebuilt)
     landmarks.npy  [R, 68, 2]   float32 the .lms landmarks, native pixels
     mouth_pixels.npy [R]        int64   mouth-mask pixel count at the training resolution
@@ -31,8 +31,8 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from scene import frame_features as ff
-from scene import subject_files as sf
+from scene.data import frame_features as ff
+from scene.data import subject_files as sf
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ def ensure_cache(data_dir: str | Path, img_ids, resolution: int = -1, cache_root
         cache_root: where cache folders go (default data_dir/.cache).
         workers: threads decoding/deriving frames while building (default: the CPU count, at most 8).
     """
-    from scene.cameras import training_size
+    from scene.data.cameras import training_size
 
     data_dir = Path(data_dir)
     workers = workers or min(8, os.cpu_count() or 1)

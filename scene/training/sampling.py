@@ -7,29 +7,9 @@ is one vector operation instead of a loop over files.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass
-class FrameStats:
-    """Per-frame scalars of the training split (length F arrays)."""
-
-    au25: np.ndarray  # lips-part action unit, clipped at its 95th percentile
-    blink: np.ndarray  # clip(AU45, 0, 2) / 2, in [0, 1]
-    mouth_open: np.ndarray  # vertical extent of the inner lips (landmarks 60-67), pixels
-    mouth_pixels: np.ndarray  # pixels of the mouth mask
-
-    @property
-    def au25_percentiles(self) -> tuple[float, float, float, float]:
-        """(p25, p50, p75, max) of the clipped au25 (upstream stores these with the data)."""
-        a = self.au25
-        return float(np.percentile(a, 25)), float(np.percentile(a, 50)), float(np.percentile(a, 75)), float(a.max())
-
-    @property
-    def mouth_bounds(self) -> tuple[float, float]:
-        return float(self.mouth_open.min()), float(self.mouth_open.max())
+from scene.data.frame_features import FrameStats
 
 
 class FrameSampler:

@@ -4,7 +4,7 @@ Two fields, as in TalkingGaussian / DEGSTalk (upstream-facts section 4):
     FaceMotionNet   tri-plane features + per-Gaussian embedding, audio through per-point channel
                     attention, expression through per-point eye attention -> d_xyz, d_rot, d_scale, d_opa
     MouthMotionNet  mouth grids + embedding, audio broadcast -> d_xyz (x and z damped by 5), jaw head
-Ours: both also read the frame's mouth code (`mouth_dim` > 0; scene/audio_to_mouth.py), the face net
+Ours: both also read the frame's mouth code (`mouth_dim` > 0; scene/models/audio_to_mouth.py), the face net
 through a per-point mouth attention like the expression's, the mouth net broadcast like its audio.
 With mouth_dim 0 they are upstream's nets (and load models trained before mouth codes).
 
@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from scene.audio_net import AudioAttNet, AudioNet
+from scene.models.audio_net import AudioAttNet, AudioNet
 from submodules.gridencoder import FACE_GRID, MOUTH_GRID, TriPlaneEncoder
 
 # exp_method -> (coded dims, code size, pass-through dims): the first `coded` expression values go
@@ -163,7 +163,7 @@ class _MotionBase(nn.Module):
 
         Args:
             points: enc_x [N, in_dim] from `encode_points`, or its cached `point_features`.
-            windows: audio windows [(B,) 8, C, W] (scene.audio_net.audio_windows).
+            windows: audio windows [(B,) 8, C, W] (scene.data.audio_windows).
             conditions: what `forward` takes after the audio code (face: expression, mouth_code;
                 mouth: mouth_code).
         """

@@ -17,6 +17,7 @@ teeth, hair, neck, cloth, teeth, bg.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -207,7 +208,7 @@ def exp_3dmm(smirk: dict[str, np.ndarray], source: str | None = None,
 
 # ----------------------------------------------------------------------------- mouth codes
 # What the lips do in a frame, as the fields read it and the audio-to-mouth model predicts it
-# (scene/audio_to_mouth.py). Code 0 is always the inner-lip opening; the rest come from the
+# (scene/models/audio_to_mouth.py). Code 0 is always the inner-lip opening; the rest come from the
 # expression source. Left/right pairs are averaged: speech moves both sides together.
 OPENING = "opening"
 MOUTH_BLENDSHAPES = {  # code name -> MediaPipe blendshape names averaged into it
@@ -261,3 +262,23 @@ def mouth_codes(lms: np.ndarray, smirk: dict[str, np.ndarray] | None, source: st
         keep = [k for k in keep if k in names]
         cols, names = [cols[names.index(k)] for k in keep], list(keep)
     return np.stack(cols, axis=1).astype(np.float32), names
+
+
+@dataclass
+class FrameStats:
+    """Per-frame scalars of the training split (length F arrays)."""
+
+    au25: np.ndarray  # lips-part action unit, clipped at its 95th percentile
+    blink: np.ndarray  # clip(AU45, 0, 2) / 2, in [0, 1]
+    mouth_open: np.ndarray  # vertical extent of the inner lips (landmarks 60-67), pixels
+    mouth_pixels: np.ndarray  # pixels of the mouth mask
+
+    @property
+    def au25_percentiles(self) -> tuple[float, float, float, float]:
+        """(p25, p50, p75, max) of the clipped au25 (upstream stores these with the data)."""
+        a = self.au25
+        return float(np.percentile(a, 25)), float(np.percentile(a, 50)), float(np.percentile(a, 75)), float(a.max())
+
+    @property
+    def mouth_bounds(self) -> tuple[float, float]:
+        return float(self.mouth_open.min()), float(self.mouth_open.max())

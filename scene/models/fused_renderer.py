@@ -17,9 +17,9 @@ import torch
 from torch import Tensor
 
 from gaussian_renderer.render import Views, composite, render_face, render_mouth
-from scene.audio_to_mouth import ARTIFACT, AudioToMouth, load_audio_to_mouth
-from scene.gaussian_model import GaussianModel
-from scene.motion_net import FaceMotionNet, MouthMotionNet
+from scene.models.audio_to_mouth import ARTIFACT, AudioToMouth, load_audio_to_mouth
+from scene.models.gaussian_model import GaussianModel
+from scene.models.motion_net import FaceMotionNet, MouthMotionNet
 from utils.io_utils import load_checkpoint
 
 

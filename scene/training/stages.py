@@ -1,7 +1,7 @@
 """The three training stages of DEGSTalk: inside-mouth field, face field, then their fusion.
 
 A stage owns its models and optimisers and defines one training step on a batch of frames:
-`step(it, batch) -> (loss, logs)`; the loop in `scene/trainer.py` does the rest (sampling,
+`step(it, batch) -> (loss, logs)`; the loop in `scene/training/trainer.py` does the rest (sampling,
 densification hooks, checkpoints, logging). Constants are upstream's (upstream-facts section 5).
 
 A batch is a dict of tensors with a leading frame axis B:
@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 
 from gaussian_renderer.render import Views, composite, render_face, render_mouth
-from scene.densify import DensifyStrategy
-from scene.gaussian_model import GaussianModel, make_gaussian_optimizer
-from scene.schedule import Schedule, hair_is_dont_care
+from scene.training.densify import DensifyStrategy
+from scene.models.gaussian_model import GaussianModel, make_gaussian_optimizer
+from scene.training.schedule import Schedule, hair_is_dont_care
 from utils.general_utils import expon_lr
 from utils.loss_utils import l1_loss, patchify, ssim
 from utils.sh_utils import sh_to_rgb
@@ -341,7 +341,7 @@ def damp_green_mouth_gaussians(branch: GaussianBranch) -> int:
 
 def prune_green_face_gaussians(branch: GaussianBranch) -> int:
     """Face: drop Gaussians that learned the green background colour."""
-    from scene.densify import remove
+    from scene.training.densify import remove
 
     green = colour_is_green(branch.gaussians, 30 / 255, 225 / 255)
     remove(branch.gaussians, branch.optimizer, branch.densify_state, green)

@@ -6,10 +6,10 @@
     allowed = data.stats.au25 >= data.stats.au25_percentiles[3]   # curricula are vector ops
 
 As a script it builds (or checks) the cache and prints load/batch timings and memory as a table:
-    python -m scene.dataset data/<ID> --resolution 512 --device cuda --storage device disk
+    python -m scene.data.dataset data/<ID> --resolution 512 --device cuda --storage device disk
 
 Frames never all sit in host RAM at full size: they are read once into the compact uint8 cache of
-scene/frame_cache.py, then either moved to `device` as uint8 (storage="device": fast training; cnn2
+scene/data/frame_cache.py, then either moved to `device` as uint8 (storage="device": fast training; cnn2
 at 512x512 is ~3.3 GB) or read from disk per batch (storage="disk": bounded host RAM).
 
 A batch (B frames; H, W the training size; C, W_a the audio feature channels and steps):
@@ -26,7 +26,7 @@ A batch (B frames; H, W the training size; C, W_a the audio feature channels and
     audio_windows [B, 8, C, W_a]              audio features of frames aud_id-4 .. aud_id+3
     mouth_code_raw [B, M]                     the frame's own mouth codes (frame_features.mouth_codes)
     mouth_code, mouth_code_pred [B, M]        standardised own / out-of-fold predicted codes (after
-                                              attach_mouth_model; scene/audio_to_mouth.py)
+                                              attach_mouth_model; scene/models/audio_to_mouth.py)
 """
 from __future__ import annotations
 
@@ -37,11 +37,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from scene import frame_features as ff
-from scene import subject_files as sf
-from scene.audio_net import audio_windows
-from scene.cameras import SPLIT_FILES, CameraSet, make_cameras, read_transforms
-from scene.frame_cache import FRAME_ARRAYS, FrameCache, ensure_cache
+from scene.data import frame_features as ff
+from scene.data import subject_files as sf
+from scene.data.audio_windows import audio_windows
+from scene.data.cameras import SPLIT_FILES, CameraSet, make_cameras, read_transforms
+from scene.data.frame_cache import FRAME_ARRAYS, FrameCache, ensure_cache
+from scene.data.frame_features import FrameStats
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class SubjectData:
         return "jaw" in self.per_frame
 
     def attach_mouth_model(self, model, predicted: np.ndarray | None = None) -> None:
-        """Serve standardised mouth codes (`model`: scene.audio_to_mouth.AudioToMouth, its statistics).
+        """Serve standardised mouth codes (`model`: scene.models.audio_to_mouth.AudioToMouth, its statistics).
 
         Args:
             predicted: [N, M] raw codes predicted for this split's frames (out-of-fold for the training
@@ -127,9 +128,7 @@ class SubjectData:
 
     @property
     def stats(self):
-        """Per-frame scalars for the sampling curricula (scene.sampling.FrameStats, numpy [N])."""
-        from scene.sampling import FrameStats
-
+        """Per-frame scalars for the sampling curricula (scene.data.frame_features.FrameStats, numpy [N])."""
         p = self.per_frame
         return FrameStats(au25=p["au25"], blink=p["blink"], mouth_open=p["mouth_bound"][:, 2],
                           mouth_pixels=p["mouth_pixels"])
@@ -266,11 +265,11 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
         storage: "device", "disk" or "auto" (device when the frames fit, see resolve_storage).
         cache_dir: folder for the frame cache (default data_dir/.cache).
         workers: threads used while building the cache (default: CPU count, at most 8).
-        expression_input: what of the 3dmm expression the face net sees (scene.frame_features.exp_3dmm):
+        expression_input: what of the 3dmm expression the face net sees (scene.data.frame_features.exp_3dmm):
             "upper_face" (default), "eyelids", or "all" (upstream, the mouth shapes too).
         mouth_features: feature kinds of the audio-to-mouth model (e.g. ("phoneme", "mel")); when given,
             their aud_<postfix>.npy are read as `mouth_features` [T, F]. Mouth codes are always read.
-        mouth_code_names: which mouth codes (scene.frame_features.mouth_codes; empty: all available).
+        mouth_code_names: which mouth codes (scene.data.frame_features.mouth_codes; empty: all available).
 
     Raises:
         MissingSubjectFile: a needed file is absent (the message names it and the step that writes it).
@@ -302,7 +301,7 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
     aud_ids = _fit_aud_ids(tf.aud_ids, audio.shape[0], sf.audio_feature_path(data_dir, audio_extractor))
     mouth_feats = mouth_activity = None
     if mouth_features:
-        from scene.audio_to_mouth import mouth_audio_features, speech_activity
+        from scene.data.mouth_features import mouth_audio_features, speech_activity
 
         kinds = {k: audio if k == audio_extractor else sf.read_audio_features(data_dir, k) for k in mouth_features}
         mouth_feats = mouth_audio_features(kinds)

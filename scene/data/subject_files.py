@@ -3,10 +3,10 @@
 Every reader is a small function of one path. A missing input raises `MissingSubjectFile`, whose
 one-line message names the file and the preprocessing step that writes it.
 
-    transforms_{train,val}.json   cameras (scene/cameras.py)
+    transforms_{train,val}.json   cameras (scene/data/cameras.py)
     ori_imgs/<i>.jpg | <ID>.mp4   frames (RGB uint8 [H, W, 3])
     ori_imgs/<i>.lms              68 "x y" rows (iBUG layout, native pixels)
-    parsing/<i>.png               region colour code (scene/frame_features.py)
+    parsing/<i>.png               region colour code (scene/data/frame_features.py)
     teeth_mask/<i>.npy|.png|.npz  bool [H, W] (.npy plain, 0/1 uint8 or np.packbits-packed; bilevel .png;
                                   compressed .npz)
     bc.jpg, bg/<i>.png, torso_imgs/<i>.png

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from scene.gaussian_model import PARAM_KEYS, GaussianModel
+from scene.models.gaussian_model import PARAM_KEYS, GaussianModel
 
 
 @dataclass
