@@ -50,6 +50,19 @@ def parse_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.N
     return resolve(args.preset, {k: v for k, v in vars(args).items() if k in flag_names()}), args
 
 
+SHORT_CLIP_FRAMES = 1000  # 40 s: below it the motion nets' own audio path memorises the clip (docs/lip_sync.md)
+
+
+def short_clip_advice(num_frames: int, cfg: TrainConfig) -> str | None:
+    """What to change for lips that follow other voices when the training split is short, else None."""
+    if not cfg.mouth_codes or cfg.model.direct_audio == "off" or num_frames >= SHORT_CLIP_FRAMES:
+        return None
+    return (f"note: {num_frames} training frames (under {SHORT_CLIP_FRAMES // 25} s): on a clip this short the motion "
+            "nets' audio path memorises the frames and new voices barely move the lips; "
+            "--direct_audio off --expression_input eyelids drives them from the mouth codes alone "
+            "(german20s driven by another speaker: r 0.57 instead of 0.24, docs/lip_sync.md)")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cfg, args = parse_config(argv)
@@ -85,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if {"mouth", "face"} & set(stages) and (advice := short_clip_advice(data.num_frames, cfg)):
+        print(advice, file=sys.stderr)
     for stage in stages:
         try:
             if stage == "lips":

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from scene.models.fused_renderer import FusedRenderer  # noqa: E402
 from gaussian_renderer.render import Views, composite, render_face, render_mouth  # noqa: E402
 from scene.data.dataset import load_subject  # noqa: E402
-from utils.io_utils import save_text  # noqa: E402
+from utils.io_utils import print_report  # noqa: E402
 
 
 class _Timer:
@@ -102,10 +102,7 @@ def main(argv=None) -> int:
                      + " | ".join(f"{v / bsz:.3f}" for v in parts.values()) + " |")
     lines.append("")
     lines.append("Breakdown columns: ms per frame of each part, timed separately (one batch, synchronised).")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        save_text(args.out, text)
+    print_report(lines, args.out)
     return 0
 
 

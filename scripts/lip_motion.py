@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from utils.io_utils import save_json  # noqa: E402
+
 
 def _union_box(rects) -> tuple[int, int, int, int]:
     """The rectangle covering every frame's lips box: (r0, r1, c0, c1)."""
@@ -106,14 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     scores = lip_motion(data, renderer, args.batch_size)
     print(json.dumps(scores))
     if args.json:
-        from utils.io_utils import save_json
-
         save_json(args.json, scores)
     return 0
 
 
 if __name__ == "__main__":
-    from utils.quiet_logs import quiet_third_party_logs
-
-    quiet_third_party_logs()  # MediaPipe / TFLite / absl lines off the terminal
-    sys.exit(main())
+    sys.exit(main())  # no MediaPipe here: no native log lines to quiet

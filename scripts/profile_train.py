@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from arguments import ModelParams, OptimizationParams  # noqa: E402
 from scene.data.dataset import load_subject  # noqa: E402
 from scene.training.trainer import StageRun, TrainConfig, train_lips  # noqa: E402
-from utils.io_utils import save_text  # noqa: E402
+from utils.io_utils import print_report  # noqa: E402
 
 SYNC_OPS = ("aten::_local_scalar_dense", "aten::nonzero", "cudaStreamSynchronize", "cudaDeviceSynchronize",
             "aten::item", "aten::is_nonzero")
@@ -76,10 +76,7 @@ def main(argv=None) -> int:
             lines.append(f"| {e.key} | {e.count / args.iters:.1f} |")
     lines += ["", "## Top operators by self CPU time", "", "```",
               avg.table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=50), "```"]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        save_text(args.out, text)
+    print_report(lines, args.out)
     return 0
 
 

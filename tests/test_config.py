@@ -114,3 +114,13 @@ def test_missing_or_newer_config_is_one_clear_error(tmp_path, capsys):
         load_config(tmp_path)
     model = {**dataclasses.asdict(ModelParams(audio_extractor="mel")), "later_option": 1}
     assert config_from_dict({"format": 2, "model": model}).model == ModelParams(audio_extractor="mel")  # dropped
+
+
+def test_short_clips_are_told_how_to_drive_the_lips_from_the_codes():
+    """german20s (454 training frames) memorised its audio with the direct path on; cnn2 (1617) did not."""
+    short, long_ = train.SHORT_CLIP_FRAMES - 1, train.SHORT_CLIP_FRAMES
+    advice = train.short_clip_advice(short, resolve("default", {}))
+    assert advice and "--direct_audio off --expression_input eyelids" in advice and f"{short} training frames" in advice
+    assert train.short_clip_advice(long_, resolve("default", {})) is None
+    assert train.short_clip_advice(short, resolve("default", {"direct_audio": "off"})) is None
+    assert train.short_clip_advice(short, resolve("paper", {})) is None  # no mouth codes: nothing to drive them

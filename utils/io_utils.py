@@ -75,6 +75,15 @@ def save_text(path: str | os.PathLike, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
+def print_report(lines: list[str], out: str | os.PathLike | None = None) -> str:
+    """A benchmark's markdown report: printed, and written atomically to `out` when one is given."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        save_text(out, text)
+    return text
+
+
 CONVERT_SCRIPT = "scripts/convert_checkpoint.py"
 
 

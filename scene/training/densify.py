@@ -22,23 +22,19 @@ from scene.models.gaussian_model import PARAM_KEYS, GaussianModel
 
 @dataclass
 class DensifyStrategy:
-    grad_threshold: float = 0.0002
-    """densify Gaussians whose mean view-space (NDC) gradient norm reaches this"""
-    percent_dense: float = 0.005
-    """clone when the largest scale <= percent_dense * extent, else split"""
+    grad_threshold: float = 0.0002  # densify Gaussians whose mean view-space (NDC) gradient norm reaches this
+    percent_dense: float = 0.005  # clone when the largest scale <= percent_dense * extent, else split
     densify_from: int = 500
     densify_until: int = 45000
     interval: int = 100
-    min_opacity: float = 0.05
-    """prune below this opacity, plus opacity_ramp * it / densify_until (upstream's ramp)"""
+    min_opacity: float = 0.05  # prune below this opacity, plus opacity_ramp * it / densify_until (upstream's ramp)
     opacity_ramp: float = 0.25
+    # from prune_big_after on, also prune Gaussians whose screen radius > max_screen_size or world scale > 0.1 extent
     prune_big_after: int = 3000
-    """from this iteration also prune Gaussians whose screen radius > max_screen_size or world scale > 0.1 extent"""
     max_screen_size: float = 20.0
     max_world_scale: float = 0.1
     split_count: int = 2
-    max_points: int = 0
-    """> 0: no clone or split beyond this many Gaussians (the largest gradients go first)"""
+    max_points: int = 0  # > 0: no clone or split beyond this many Gaussians (the largest gradients go first)
 
     def initialize_state(self, model: GaussianModel) -> dict[str, Tensor]:
         n, dev = model.num_points, model.means.device

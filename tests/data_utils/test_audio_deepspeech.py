@@ -8,6 +8,7 @@ from data_utils.audio import deepspeech as ds
 from data_utils.audio.errors import MissingModelError
 from data_utils.audio.windowing import unwindow_frames
 from data_utils.audio_features import extract_features, main
+from tests.fixtures.patches import uninstall
 
 # MFCC rows 0, 9 and 18 of the signal in `_reference_signal`, computed once with
 # python_speech_features 0.6 (mfcc(x, samplerate=16000, numcep=26)), the library upstream used.
@@ -99,18 +100,9 @@ def test_missing_graph_names_the_file(tmp_path, monkeypatch):
 
 
 def test_missing_tensorflow_names_the_file(tmp_path, monkeypatch):
-    import builtins
-
     graph = tmp_path / ds.GRAPH_NAME
     graph.write_bytes(b"not a real graph")
-    real_import = builtins.__import__
-
-    def no_tf(name, *args, **kwargs):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("No module named 'tensorflow'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_tf)
+    uninstall(monkeypatch, 'tensorflow')
     ds.load_graph.cache_clear()
     with pytest.raises(MissingModelError, match=r"needs tensorflow.*deepspeech-0_1_0-b90017e8\.pb"):
         extract_features(np.zeros(16000, np.float32), "deepspeech", graph_path=tmp_path)  # a folder works too

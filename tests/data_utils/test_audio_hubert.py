@@ -8,6 +8,7 @@ import pytest
 from data_utils.audio.errors import MissingModelError
 from data_utils.audio.hubert import load_hubert
 from data_utils.audio_features import extract_features, load_features, main
+from tests.fixtures.patches import uninstall
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +80,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_missing_transformers_is_a_clear_error(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_transformers(name, *args, **kwargs):
-        if name == "transformers" or name.startswith("transformers."):
-            raise ImportError("No module named 'transformers'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_transformers)
+    uninstall(monkeypatch, 'transformers')
     load_hubert.cache_clear()
     with pytest.raises(MissingModelError, match=r"pip install transformers==4\.57\.6"):
         extract_features(np.zeros(16000, np.float32), "hubert", model="/some/where")

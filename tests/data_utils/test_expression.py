@@ -10,7 +10,7 @@ from data_utils import mesh_topology as mt
 from data_utils.expression import (AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_SHAPES, action_units,
                                    codes_from_blendshapes, codes_from_landmarks, format_au_csv, normalise_pose)
 from data_utils.pose_math import euler_to_rot
-from tests.data_utils.test_process import cut_clip
+from tests.data_utils.test_process import landmarked_clip
 
 
 def test_au_csv_has_openface_headers_and_rows():
@@ -41,14 +41,7 @@ def test_blendshapes_go_to_the_smirk_slots():
 
 @pytest.fixture(scope="module")
 def real_dir(tmp_path_factory):
-    from data_utils.frames import run_frames
-    from data_utils.landmarks import run_landmarks
-
-    d = tmp_path_factory.mktemp("exp") / "cut"
-    cut_clip(d / "cut.mp4", start=0.0, duration=3.0)
-    run_frames(d)
-    run_landmarks(d, progress=False)
-    return d
+    return landmarked_clip(tmp_path_factory, "exp", start=0.0, duration=3.0)
 
 
 def _edited_sequence(base: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from data_utils.head_pose import (FLIP_YZ, fit_rigid, opencv_to_track, project, 
                                   solve_poses, track_to_c2w, triangulate)
 from data_utils.pose_math import (euler_to_rot, hampel, pose_jitter, rot_to_euler, rotation_angle_deg, smooth_poses,
                                   umeyama)
-from tests.data_utils.test_process import cut_clip
+from tests.data_utils.test_process import landmarked_clip
 from utils.io_utils import load_checkpoint
 
 FOCAL, CX, CY = 900.0, 256.0, 256.0
@@ -133,14 +133,9 @@ def test_json_cameras_project_like_opencv(scene):
 # ----------------------------------------------------------------------------- the step on real frames
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
-    from data_utils.frames import run_frames
     from data_utils.head_pose import run_head_pose
-    from data_utils.landmarks import run_landmarks
 
-    d = tmp_path_factory.mktemp("hp") / "cut"
-    cut_clip(d / "cut.mp4", start=10.0, duration=2.0)
-    run_frames(d)
-    run_landmarks(d, progress=False)
+    d = landmarked_clip(tmp_path_factory, "hp", start=10.0, duration=2.0)
     summary = run_head_pose(d)
     return d, summary
 

@@ -41,6 +41,18 @@ def subject_dir(tmp_path_factory, name: str, **cut) -> Path:
     return d
 
 
+def landmarked_clip(tmp_path_factory, name: str, start: float, duration: float) -> Path:
+    """A cut of german20s.mp4 with preprocessing's frames and landmarks steps done (for the steps after)."""
+    from data_utils.frames import run_frames
+    from data_utils.landmarks import run_landmarks
+
+    d = tmp_path_factory.mktemp(name) / "cut"
+    cut_clip(d / "cut.mp4", start=start, duration=duration)
+    run_frames(d)
+    run_landmarks(d, progress=False)
+    return d
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

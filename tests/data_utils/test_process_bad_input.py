@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures.patches import ctrl_c_at_frame
 from tests.data_utils.test_process import cut_clip, ffmpeg, sha256
 
 pytestmark = pytest.mark.slow
@@ -151,14 +152,7 @@ def test_ctrl_c_never_leaves_a_step_counted_as_done(tmp_path, monkeypatch, capsy
     d = tmp_path / "intr"
     video = cut_clip(d / "intr.mp4", duration=0.6)
     assert _run(video, "--task", "2") == 0
-    real = lm.read_frame
-
-    def interrupt_at_5(data_dir, i):
-        if i == 5:
-            raise KeyboardInterrupt
-        return real(data_dir, i)
-
-    monkeypatch.setattr(lm, "read_frame", interrupt_at_5)
+    real = ctrl_c_at_frame(monkeypatch, 5)
     assert _run(video, "--task", "3") == 130
     assert "rerun" in capsys.readouterr().err
     assert not (d / "landmarks.npy").exists() and not lm.landmarks_complete(d, 15)

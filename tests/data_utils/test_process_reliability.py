@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.fixtures.patches import ctrl_c_at_frame
 from tests.data_utils.test_process import cut_clip, ffmpeg, sha256
 
 
@@ -126,14 +127,7 @@ def test_ctrl_c_in_preprocessing_then_the_rerun_redoes_no_finished_step(tmp_path
     import data_utils.landmarks as lm
 
     video = cut_clip(tmp_path / "cc" / "cc.mp4", duration=0.6)
-    real = lm.read_frame
-
-    def interrupt_at_5(data_dir, i):
-        if i == 5:
-            raise KeyboardInterrupt
-        return real(data_dir, i)
-
-    monkeypatch.setattr(lm, "read_frame", interrupt_at_5)
+    real = ctrl_c_at_frame(monkeypatch, 5)
     assert _process(video, "--compact") == 130
     d = video.parent
     frames_done = {p.name: p.stat().st_mtime_ns for p in (d / "ori_imgs").glob("*.jpg")}
