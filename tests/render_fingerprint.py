@@ -2,7 +2,7 @@
 the command lines (train.py, synthesize_fuse.py), then prints a hash of each checkpoint's tensors and of
 the rendered frames (val split, and the training frames driven by the subject's own audio features).
 
-    python scripts/render_fingerprint.py [--keep DIR]
+    python -m tests.render_fingerprint [--keep DIR]
 
 Same numbers before and after a change = no behaviour change (docs/architecture.md records one).
 """
