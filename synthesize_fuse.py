@@ -17,7 +17,9 @@ poses forwards and backwards.
 Lips (models trained with mouth codes, docs/lip_sync.md): the audio-to-mouth model predicts the mouth
 codes from the driving audio (a precomputed <stem>_ph.npy needs its <stem>_mel.npy beside it); --eval
 renders the val frames from their audio and again with their own codes (renders/out_own_codes.mp4,
-metrics.json "own_codes": the upper bound); --mouth_codes FILE.npy drives the lips with saved codes.
+metrics.json "own_codes": the upper bound); --lip_gain K widens the predicted lip movement (default
+1.5: the fields alone open the mouth only 0.5-0.75x as wide as the speaker); --mouth_codes FILE.npy
+drives the lips with saved codes, as they are.
 """
 from __future__ import annotations
 
@@ -218,6 +220,8 @@ def output_paths(model_path: str, syn: SynthesisParams):
 
 def synthesize(model: ModelParams, syn: SynthesisParams) -> dict:
     """Render, after claiming the output names; a failed run gives back the names it claimed."""
+    if syn.lip_gain <= 0:
+        raise ValueError(f"--lip_gain must be > 0, got {syn.lip_gain}")
     paths = output_paths(model.model_path, syn)
     try:
         return render(model, syn, paths)
@@ -270,6 +274,7 @@ def render(model: ModelParams, syn: SynthesisParams, out) -> dict:
         clip, activity = (new_mouth_feats, new_activity) if new else (data.mouth_features, data.mouth_activity)
         predicted = renderer.mouth_codes(clip, activity).cpu().numpy()
         codes = predicted if features is not None else predicted[data.aud_ids]  # val frames' stretch of the clip
+        codes = renderer.widen(codes, syn.lip_gain)  # (saved codes, --mouth_codes, are taken as they are)
     if features is not None:
         seq = RenderSequence.new_audio(data, features, device)
     elif syn.mouth_codes and split == "train":

@@ -198,6 +198,8 @@ class SynthesisParams:
     """render at most this many frames (0 = all)"""
     mouth_codes: str = ""
     """drive the lips with these mouth codes ([frames, M] .npy, raw units, e.g. an edited <stem>_mouth_codes.npy or renders/mouth_codes.npy of an earlier render) instead of predicting them from the audio"""
+    lip_gain: float = 1.5
+    """widen (> 1) or narrow (< 1) the lips' movement: the predicted mouth codes' distance from a closed mouth is scaled by this (1: as predicted, and renders open only 0.5-0.75x as wide as the real speaker; 1.5: cnn2 amplitude 0.61 -> 0.95, r 0.64 -> 0.68; docs/lip_sync.md)"""
     lpips_weights: str = ""
     """--eval: also LPIPS, with the weights in this folder (alexnet-owt-7be5be79.pth, lpips' alex.pth); without it LPIPS is listed as skipped"""
     out: str = ""

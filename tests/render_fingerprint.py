@@ -4,7 +4,8 @@ the rendered frames (val split, and the training frames driven by the subject's 
 
     python -m tests.render_fingerprint [--keep DIR]
 
-Same numbers before and after a change = no behaviour change (docs/architecture.md records one).
+Same numbers before and after a change = no behaviour change (docs/architecture.md records one). Compare
+runs with the same OMP_NUM_THREADS: the thread count changes the order of float sums.
 """
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def test_new_audio_longer_than_training_track(trained, tmp_path):
     assert info.has_audio and info.duration == pytest.approx(1.6, abs=0.04 + 1e-3)
 
 
-@pytest.mark.parametrize("case", ["missing_model", "wrong_npy", "empty", "silent", "not_audio"])
+@pytest.mark.parametrize("case", ["missing_model", "wrong_npy", "empty", "silent", "not_audio", "lip_gain"])
 def test_bad_input_is_one_clear_error(trained, tmp_path, case, capsys):
     subject, model = trained
     model_arg = str(model)
@@ -75,14 +75,18 @@ def test_bad_input_is_one_clear_error(trained, tmp_path, case, capsys):
         audio.write_bytes(b"")
     elif case == "silent":
         audio = _write_wav(tmp_path / "silent.wav", np.zeros(16000))
+    elif case == "lip_gain":
+        audio = _write_wav(tmp_path / "gain0.wav", 0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000))
     else:
         audio = tmp_path / "notes.wav"
         audio.write_text("this is not audio\n")
     before = sorted(p.relative_to(model) for p in model.rglob("*"))
     argv = ["-S", str(subject), "-M", model_arg, "--use_train", "--quiet"] + (["--audio", str(audio)] if audio else [])
+    argv += ["--lip_gain", "0"] if case == "lip_gain" else []
     assert synthesize_fuse.main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:"), err
+    assert case != "lip_gain" or "--lip_gain must be > 0" in err[0]
     assert sorted(p.relative_to(model) for p in model.rglob("*")) == before  # nothing partial left behind
 
 

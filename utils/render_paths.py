@@ -34,14 +34,21 @@ class RenderPaths:
     side: Path | None = None  # render | ground truth | error (renders with ground truth)
     gt: Path | None = None  # the ground-truth frames
     claimed: list[Path] = field(default_factory=list, compare=False)  # placeholders this run created
+    made_dirs: list[Path] = field(default_factory=list, compare=False)  # folders it created, deepest last
 
     def release(self) -> None:
-        """Give back claimed names that were never written (still the empty placeholder)."""
+        """Give back claimed names that were never written (still the empty placeholder), and the folders
+        made for them if they stayed empty: a failed run leaves the model folder as it found it."""
         for path in self.claimed:
             try:
                 if path.stat().st_size == 0:
                     path.unlink()
             except FileNotFoundError:
+                pass
+        for folder in reversed(self.made_dirs):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone): keep it
                 pass
 
     def written(self) -> list[Path]:
@@ -84,6 +91,7 @@ def claim_render_paths(main: str | Path, overwrite: bool = False) -> RenderPaths
     if taken and not overwrite:
         raise FileExistsError(f"{taken[0]} exists: pass --overwrite to replace it, or --out PATH.mp4 "
                               f"to write somewhere else")
+    paths.made_dirs.extend(d for d in reversed(paths.main.parents) if not d.exists())
     paths.main.parent.mkdir(parents=True, exist_ok=True)
     if not paths.main.exists():
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -77,6 +78,15 @@ class FusedRenderer:
         """Raw mouth codes [T, M] of a clip from its audio-to-mouth inputs [T, F] (mouth_audio_features)
         and its speech activity [T] (speech_activity; closes the mouth in silence)."""
         return self.audio_to_mouth.predict(features, activity=activity).to(self.face.means.device)
+
+    def widen(self, codes: np.ndarray, gain: float) -> np.ndarray:
+        """Raw codes [T, M] with their distance from the closed mouth scaled by `gain`: a closed mouth stays
+        closed, open ones open wider (models from before the silence gate: from the mean code)."""
+        if gain <= 0:
+            raise ValueError(f"--lip_gain must be > 0, got {gain}")
+        a2m = self.audio_to_mouth
+        centre = a2m.denormalise(a2m.closed_code).cpu().numpy()
+        return (centre + gain * (np.asarray(codes, np.float32) - centre)).astype(np.float32)
 
     def normalise(self, codes: Tensor) -> Tensor:
         """Raw codes [..., M] -> what the motion nets read."""

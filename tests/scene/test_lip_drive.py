@@ -207,3 +207,22 @@ def test_silence_gives_a_closed_mouth(speaking):
     frames = data.batch([closed, wide])["image"]
     to = lambda k: float((((image - frames[k]).abs() * box).sum((1, 2, 3)) / box.sum((1, 2, 3))).mean())
     assert to(0) < to(1)  # rendered lips look like the most closed frame, not the widest
+
+
+def test_lip_gain_widens_the_codes_from_the_closed_mouth(speaking_model, tmp_path):
+    """--lip_gain 2 doubles every code's distance from the closed mouth (the codes that drove the render)."""
+    import synthesize_fuse
+    from scene.models.audio_to_mouth import load_audio_to_mouth
+
+    subject, model = speaking_model
+    codes = {}
+    for gain in (1.0, 2.0):
+        out = tmp_path / f"gain{gain}.mp4"
+        assert synthesize_fuse.main(["-S", str(subject), "-M", str(model), "--use_train", "--audio",
+                                     str(subject / "aud_ph.npy"), "--lip_gain", str(gain), "--fast", "--quiet",
+                                     "--out", str(out), "--backend", "torch"]) == 0
+        codes[gain] = np.load(tmp_path / f"gain{gain}_mouth_codes.npy")
+    a2m = load_audio_to_mouth(model / "audio_to_mouth.pt")[0]
+    centre = a2m.denormalise(a2m.closed_code).numpy()  # a closed mouth stays closed
+    np.testing.assert_allclose(codes[2.0] - centre, 2 * (codes[1.0] - centre), rtol=1e-5, atol=1e-6)
+    assert np.abs(codes[1.0] - centre).max() > 1e-3  # the codes do move: the check above is not 0 == 0
