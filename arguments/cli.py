@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
-import sys
 import textwrap
 from dataclasses import fields
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, TypeVar
 
 T = TypeVar("T")
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -84,33 +82,3 @@ def add_group(parser: argparse.ArgumentParser, group: type, only: Iterable[str] 
 def extract_group(args: argparse.Namespace, group: type[T]) -> T:
     """Build a `group` dataclass from the parsed flags (fields absent from args keep their default)."""
     return group(**{f.name: getattr(args, f.name) for f in fields(group) if hasattr(args, f.name)})
-
-
-def typed_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
-    """Destinations of the flags actually present in `argv` (not those left at their defaults)."""
-    typed = argparse.ArgumentParser(add_help=False)
-    for action in parser._actions:
-        if action.option_strings and action.dest != "help":
-            kw = dict(dest=action.dest, default=argparse.SUPPRESS)
-            if isinstance(action, argparse._StoreTrueAction):
-                typed.add_argument(*action.option_strings, action="store_true", **kw)
-            else:
-                typed.add_argument(*action.option_strings, nargs=action.nargs, **kw)
-    return set(vars(typed.parse_known_args(list(argv))[0]))
-
-
-def load_combined(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse `argv` (a parser with ModelParams added whole), then fill each ModelParams flag the user
-    did not type from the model's saved configuration. For scripts that render a trained model."""
-    from arguments.groups import ModelParams
-    from arguments.saved import CFG_FILE, restore_model
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    if getattr(args, "model_path", "") and (Path(args.model_path) / CFG_FILE).is_file():
-        names = {f.name for f in fields(ModelParams)}
-        typed = {k: getattr(args, k) for k in typed_flags(parser, argv) if k in names}
-        model = restore_model(args.model_path, typed)
-        for name in names & set(vars(args)):
-            setattr(args, name, getattr(model, name))
-    return args

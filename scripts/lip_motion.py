@@ -78,18 +78,30 @@ def lip_motion(data, renderer, batch_size: int = 16, seed: int = 0) -> dict:
             "motion_r_shuffled": round(corr(moving["shuffled"], moving["gt"]), 4)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    from arguments import ModelParams, add_group, extract_group, load_combined
+def parse_args(argv: list[str] | None = None) -> tuple:
+    """(ModelParams: the model's saved settings with the flags typed now on top, the other flags)."""
+    from arguments import ModelParams, add_group, restore_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="\n\n".join(__doc__.split("\n\n")[1:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_group(p, ModelParams)
+    add_group(p, ModelParams, suppress_defaults=True, defaults_from="default: the training run's")
     p.add_argument("--split", default="train", choices=["train", "val"])
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--json", type=Path, default=None, help="also write the scores to this JSON file")
-    args = load_combined(p, argv)
-    model = extract_group(args, ModelParams)
-    if not model.source_path or not model.model_path:
+    args = p.parse_args(argv)
+    if not getattr(args, "model_path", ""):
+        raise ValueError("give the processed subject (-S data/<ID>) and the trained model (-M output/<ID>)")
+    typed = {k: v for k, v in vars(args).items() if k in ModelParams.__dataclass_fields__}
+    return restore_model(args.model_path, typed), args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        model, args = parse_args(argv)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not model.source_path:
         print("error: give the processed subject (-S data/<ID>) and the trained model (-M output/<ID>)", file=sys.stderr)
         return 2
     from scene.models.fused_renderer import FusedRenderer

@@ -1,6 +1,5 @@
 """Command lines: flags generated from the configuration dataclasses, upstream's names, no dead flags,
 each CLI's --help lists only what it uses."""
-import argparse
 import json
 import re
 
@@ -8,8 +7,8 @@ import pytest
 
 import synthesize_fuse
 import train
-from arguments import (ModelParams, OptimizationParams, SynthesisParams, TrainConfig, add_group, field_help,
-                       flag_fields, flag_names, load_combined, save_config)
+from arguments import (ModelParams, OptimizationParams, SynthesisParams, TrainConfig, field_help,
+                       flag_fields, flag_names, save_config)
 
 
 def _help(parser) -> str:
@@ -92,14 +91,13 @@ def test_every_flag_has_help_and_names_are_unique():
     assert not {"model", "opt", "device", "backend"} & {f.name for f in flag_fields(TrainConfig)}  # not flags there
 
 
-def test_load_combined_restores_what_scripts_do_not_type(tmp_path):
-    """Scripts that add ModelParams whole (scripts/lip_motion.py) read the model's saved settings."""
+def test_scripts_restore_what_they_do_not_type(tmp_path):
+    """Scripts that take ModelParams whole (scripts/lip_motion.py) read the model's saved settings."""
+    from tests.script_module import load_script
+
     save_config(tmp_path, TrainConfig(model=ModelParams(source_path="data/x", model_path=str(tmp_path),
                                                         audio_extractor="mel", sh_degree=1)))
-    p = argparse.ArgumentParser()
-    add_group(p, ModelParams)
-    p.add_argument("--batch_size", type=int, default=16)
-    args = load_combined(p, ["-m", str(tmp_path), "--sh_degree", "2"])
-    assert args.audio_extractor == "mel" and args.source_path == "data/x"  # from the training run
-    assert args.sh_degree == 2 and args.batch_size == 16  # typed now; the script's own flag untouched
+    model, args = load_script("lip_motion").parse_args(["-m", str(tmp_path), "--sh_degree", "2"])
+    assert model.audio_extractor == "mel" and model.source_path == "data/x"  # from the training run
+    assert model.sh_degree == 2 and args.batch_size == 16  # typed now; the script's own flag untouched
     assert json.loads((tmp_path / "cfg_args.json").read_text())["model"]["audio_extractor"] == "mel"
