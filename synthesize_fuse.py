@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arguments import ModelParams, SynthesisParams, add_group, extract_group, restore_model
+from arguments import ModelParams, SynthesisParams, add_group, extract_group, restore_from_args
 
 # the model settings a render may change; the others are restored from the training run's cfg_args.json
 RENDER_FLAGS = ("model_path", "source_path", "resolution", "audio_extractor", "backend", "device")
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give the trained model folder (-M output/<ID>)", file=sys.stderr)
         return 2
     try:
-        model = restore_model(args.model_path, {k: getattr(args, k) for k in RENDER_FLAGS if hasattr(args, k)})
+        model = restore_from_args(args)  # RENDER_FLAGS typed now over the training run's settings
         if not model.source_path:
             print("error: give the processed subject folder (-S data/<ID>)", file=sys.stderr)
             return 2

@@ -17,9 +17,10 @@
 from arguments.cli import add_group, extract_group, field_help, flag_fields
 from arguments.groups import ModelParams, OptimizationParams, SynthesisParams, TrainConfig, storage_from_data_device
 from arguments.presets import PRESETS, SUMMARY, build_config, flag_names, resolve
-from arguments.saved import CFG_FILE, LEGACY_VALUES, config_from_dict, load_config, restore_model, save_config
+from arguments.saved import (CFG_FILE, LEGACY_VALUES, config_from_dict, load_config, restore_from_args, restore_model,
+                             save_config)
 
 __all__ = ["CFG_FILE", "LEGACY_VALUES", "PRESETS", "SUMMARY", "ModelParams", "OptimizationParams", "SynthesisParams",
            "TrainConfig", "add_group", "build_config", "config_from_dict", "extract_group", "field_help",
-           "flag_fields", "flag_names", "load_config", "resolve", "restore_model", "save_config",
+           "flag_fields", "flag_names", "load_config", "resolve", "restore_from_args", "restore_model", "save_config",
            "storage_from_data_device"]

@@ -14,6 +14,8 @@ from dataclasses import fields
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, TypeVar
 
+from arguments.groups import from_values
+
 T = TypeVar("T")
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -81,4 +83,4 @@ def add_group(parser: argparse.ArgumentParser, group: type, only: Iterable[str] 
 
 def extract_group(args: argparse.Namespace, group: type[T]) -> T:
     """Build a `group` dataclass from the parsed flags (fields absent from args keep their default)."""
-    return group(**{f.name: getattr(args, f.name) for f in fields(group) if hasattr(args, f.name)})
+    return from_values(group, vars(args))

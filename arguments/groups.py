@@ -169,8 +169,8 @@ class TrainConfig:
         """The inverse of to_dict (keys this version does not know are dropped)."""
         known = {f.name for f in dataclasses.fields(cls)}
         run = {k: v for k, v in d.items() if k in known and k not in ("model", "opt")}
-        return cls(model=_build(ModelParams, d.get("model", {})), opt=_build(OptimizationParams, d.get("opt", {})),
-                   **run)
+        return cls(model=from_values(ModelParams, d.get("model", {})),
+                   opt=from_values(OptimizationParams, d.get("opt", {})), **run)
 
     @property
     def mouth_codes(self) -> bool:
@@ -215,6 +215,7 @@ def storage_from_data_device(value: str) -> str:
     return "auto" if value == "cpu" else "device"
 
 
-def _build(group: type, values: dict):
+def from_values(group: type, values: dict):
+    """A `group` dataclass from the entries of `values` that are its fields (the rest are ignored)."""
     known = {f.name for f in dataclasses.fields(group)}
     return group(**{k: v for k, v in values.items() if k in known})

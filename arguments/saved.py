@@ -52,6 +52,13 @@ def restore_model(model_path: str | Path, typed: dict[str, Any] | None = None) -
     return dataclasses.replace(load_config(model_path).model, **(typed or {}))
 
 
+def restore_from_args(args) -> ModelParams:
+    """restore_model for a command line whose ModelParams flags were added with suppress_defaults: the
+    ModelParams flags present in the parsed `args` are the ones typed now."""
+    names = {f.name for f in dataclasses.fields(ModelParams)}
+    return restore_model(args.model_path, {k: v for k, v in vars(args).items() if k in names})
+
+
 def _from_format1(flat: dict[str, Any]) -> dict[str, Any]:
     """train.py's flat namespace (flags of every group, None for unset stage lengths) -> format 2."""
     def pick(group: type) -> dict[str, Any]:

@@ -80,7 +80,7 @@ def lip_motion(data, renderer, batch_size: int = 16, seed: int = 0) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> tuple:
     """(ModelParams: the model's saved settings with the flags typed now on top, the other flags)."""
-    from arguments import ModelParams, add_group, restore_model
+    from arguments import ModelParams, add_group, restore_from_args
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="\n\n".join(__doc__.split("\n\n")[1:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,8 +91,7 @@ def parse_args(argv: list[str] | None = None) -> tuple:
     args = p.parse_args(argv)
     if not getattr(args, "model_path", ""):
         raise ValueError("give the processed subject (-S data/<ID>) and the trained model (-M output/<ID>)")
-    typed = {k: v for k, v in vars(args).items() if k in ModelParams.__dataclass_fields__}
-    return restore_model(args.model_path, typed), args
+    return restore_from_args(args), args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,8 +82,6 @@ class FusedRenderer:
     def widen(self, codes: np.ndarray, gain: float) -> np.ndarray:
         """Raw codes [T, M] with their distance from the closed mouth scaled by `gain`: a closed mouth stays
         closed, open ones open wider (models from before the silence gate: from the mean code)."""
-        if gain <= 0:
-            raise ValueError(f"--lip_gain must be > 0, got {gain}")
         a2m = self.audio_to_mouth
         centre = a2m.denormalise(a2m.closed_code).cpu().numpy()
         return (centre + gain * (np.asarray(codes, np.float32) - centre)).astype(np.float32)
