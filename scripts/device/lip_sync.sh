@@ -76,6 +76,10 @@ collect)
         --out back/$name/cross.mp4 --overwrite > back/$name/cross.log 2>&1
       [ -f back/$name/cross.mp4 ] || mv back/$name/cross_silent.mp4 back/$name/cross.mp4 2>/dev/null  # no ffmpeg here
       mv back/$name/cross_mouth_codes.npy back/$name/cross_codes.npy 2>/dev/null
+      python synthesize_fuse.py -S data/$subject -M $m --use_train --audio drivers/${driver}_ph.npy --fast --quiet \
+        --lip_gain 1 --out back/$name/cross_g1.mp4 --overwrite > /dev/null 2>&1  # the render before --lip_gain
+      [ -f back/$name/cross_g1.mp4 ] || mv back/$name/cross_g1_silent.mp4 back/$name/cross_g1.mp4 2>/dev/null
+      rm -f back/$name/cross_g1_mouth_codes.npy
     fi
     python scripts/lip_motion.py -S data/$subject -M $m --split val --batch_size 32 --json back/$name/lip_motion_val.json \
       > /dev/null 2>&1
