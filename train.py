@@ -20,8 +20,9 @@ import logging
 import sys
 from pathlib import Path
 
-from arguments import (PRESETS, SUMMARY, ModelParams, OptimizationParams, TrainConfig, add_group, flag_names, resolve,
-                       save_config, storage_from_data_device)
+from arguments import (PRESETS, SUMMARY, ModelParams, OptimizationParams, TrainConfig, add_group, auto_choice_note,
+                       flag_names, load_config, resolve, save_config, settle_for_clip,
+                       storage_from_data_device)
 from utils.general_utils import resolve_device, seed_everything
 
 
@@ -50,17 +51,14 @@ def parse_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.N
     return resolve(args.preset, {k: v for k, v in vars(args).items() if k in flag_names()}), args
 
 
-SHORT_CLIP_FRAMES = 1000  # 40 s: below it the motion nets' own audio path memorises the clip (docs/lip_sync.md)
-
-
-def short_clip_advice(num_frames: int, cfg: TrainConfig) -> str | None:
-    """What to change for lips that follow other voices when the training split is short, else None."""
-    if not cfg.mouth_codes or cfg.model.direct_audio == "off" or num_frames >= SHORT_CLIP_FRAMES:
+def resumed_settings(model_path: str) -> ModelParams | None:
+    """The saved model settings of a run continued in `model_path` (None for a fresh folder)."""
+    if not any(Path(model_path).glob("chkpnt_*_latest.pth")):
         return None
-    return (f"note: {num_frames} training frames (under {SHORT_CLIP_FRAMES // 25} s): on a clip this short the motion "
-            "nets' audio path memorises the frames and new voices barely move the lips; "
-            "--direct_audio off --expression_input eyelids drives them from the mouth codes alone "
-            "(german20s driven by another speaker: r 0.57 instead of 0.24, docs/lip_sync.md)")
+    try:
+        return load_config(model_path).model
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,9 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     if not model.source_path or not model.model_path:
         print("error: give the processed subject (-s data/<ID>) and the output folder (-m output/<ID>)", file=sys.stderr)
         return 2
-    from scene.data.dataset import load_subject
+    from scene.data.dataset import load_subject, split_frame_count
     from scene.training.trainer import STAGES, train_lips, train_stage
 
+    try:
+        train_frames = split_frame_count(model.source_path, "train")
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    typed, cfg = cfg, settle_for_clip(cfg, train_frames, resumed_settings(model.model_path))
+    model = cfg.model
     device = resolve_device(model.device)
     seed_everything(cfg.seed)
     cfg = dataclasses.replace(cfg, backend=model.backend, device=str(device))
@@ -98,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if {"mouth", "face"} & set(stages) and (advice := short_clip_advice(data.num_frames, cfg)):
-        print(advice, file=sys.stderr)
+    if not args.quiet and (note := auto_choice_note(typed, cfg, train_frames)):
+        print(note, file=sys.stderr)
     for stage in stages:
         try:
             if stage == "lips":

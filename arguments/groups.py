@@ -31,12 +31,12 @@ class ModelParams:
     """audio features: phoneme (offline default), mel, pocketsphinx, deepspeech, hubert"""
     exp_method: str = "3dmm"
     """face-branch expression condition: 3dmm (52-d from 3dmm.pt) or au (6-d from au.csv)"""
-    expression_input: str = "upper_face"
-    """what of the 3dmm expression the face net sees: upper_face (brows, eyes, eyelids), eyelids, all (upstream: the mouth too)"""
+    expression_input: str = "auto"
+    """what of the 3dmm expression the face net sees: auto (eyelids when the direct audio path is off, else upper_face), upper_face (brows, eyes, eyelids), eyelids, all (upstream: the mouth too)"""
     mouth_input: str = "codes"
     """how audio reaches the lips: codes (audio -> audio-to-mouth model -> mouth codes -> both fields) or none (upstream: only the motion nets' audio path)"""
-    direct_audio: str = "on"
-    """the motion nets' own audio path (upstream's): on, or off (the lips follow the mouth codes alone)"""
+    direct_audio: str = "auto"
+    """the motion nets' own audio path (upstream's): auto (off when the training split is under 40 s, where that path memorises the clip; else on), on, or off (the lips follow the mouth codes alone)"""
     mouth_code_set: str = "opening,jawOpen"
     """the mouth codes the fields read: a comma-separated list (opening, jawOpen, mouthClose, mouthFunnel, mouthPucker, mouthRollLower, mouthRollUpper, mouthShrugLower, mouthLowerDown, mouthSmile, mouthStretch, mouthPress) or all; the default two are the ones audio predicts well (docs/lip_sync.md)"""
     mouth_features: str = "phoneme,mel"
@@ -51,6 +51,10 @@ class ModelParams:
     def __post_init__(self):
         if self.mouth_input not in ("codes", "none"):
             raise ValueError(f"--mouth_input must be codes or none, got {self.mouth_input!r}")
+        if self.direct_audio not in ("auto", "on", "off"):
+            raise ValueError(f"--direct_audio must be auto, on or off, got {self.direct_audio!r}")
+        if self.expression_input not in ("auto", "upper_face", "eyelids", "all"):
+            raise ValueError(f"--expression_input must be auto, upper_face, eyelids or all, got {self.expression_input!r}")
 
     @property
     def mouth_code_names(self) -> tuple[str, ...]:

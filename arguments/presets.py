@@ -1,11 +1,13 @@
 """Named presets: values that differ from the dataclass defaults (arguments/groups.py), by flag name.
 
     cfg = resolve("fast", {"face_iterations": 3000})   # defaults < preset < flags typed now
+    cfg = settle_for_clip(cfg, train_frames=454)        # the "auto" choices, once the clip's length is known
 
 `train.py --preset NAME` picks one (`--fast` is `--preset fast`); flags typed on the command line win.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from arguments.cli import flag_fields
@@ -59,3 +61,37 @@ def resolve(preset: str, typed: dict[str, Any]) -> TrainConfig:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     return build_config({**PRESETS[preset], **typed})
+
+
+# Under this many training frames (40 s) the motion nets' own audio path memorises the clip: german20s
+# (454 frames) driven by another voice moved its lips with r 0.24 / -0.01 with it, 0.56 / 0.56 without
+# it; cnn2 (1617 frames) keeps it (face-crop PSNR 1.2 dB higher with it), docs/lip_sync.md.
+SHORT_CLIP_FRAMES = 1000
+
+
+def settle_for_clip(cfg: TrainConfig, train_frames: int, resumed: ModelParams | None = None) -> TrainConfig:
+    """`cfg` with its "auto" choices made for a training split of `train_frames` frames.
+
+    direct_audio auto: off on a short clip (the lips then follow the mouth codes alone), else on;
+    expression_input auto: eyelids where the audio path is off (the brows and eyes of the training video
+    would otherwise take over the lips: they move with speech), else upper_face. Values typed stay;
+    `resumed` (the saved settings of a run being continued) keeps the choices that run started with.
+    """
+    m = cfg.model
+    direct = m.direct_audio
+    if direct == "auto":
+        direct = resumed.direct_audio if resumed else (
+            "off" if cfg.mouth_codes and train_frames < SHORT_CLIP_FRAMES else "on")
+    expression = m.expression_input
+    if expression == "auto":
+        expression = resumed.expression_input if resumed else ("eyelids" if direct == "off" else "upper_face")
+    return dataclasses.replace(cfg, model=dataclasses.replace(m, direct_audio=direct, expression_input=expression))
+
+
+def auto_choice_note(typed: TrainConfig, settled: TrainConfig, train_frames: int) -> str | None:
+    """One line saying what "auto" chose when that differs from a long clip's choice, else None."""
+    if typed.model.direct_audio != "auto" or settled.model.direct_audio != "off":
+        return None
+    return (f"{train_frames} training frames (under {SHORT_CLIP_FRAMES // 25} s): the lips follow the mouth codes "
+            f"alone (--direct_audio off, --expression_input {settled.model.expression_input}); on a clip this short "
+            "the motion nets' audio path memorises the frames and other voices barely move the lips")

@@ -17,8 +17,9 @@ CFG_FILE = "cfg_args.json"
 FORMAT = 2
 
 # Options added after models were already trained: a saved configuration without the key was written
-# by a run that behaved the old way (the face net saw the mouth shapes of the expression, no mouth codes).
-LEGACY_VALUES = {"expression_input": "all", "mouth_input": "none"}
+# by a run that behaved the old way (the face net saw the mouth shapes of the expression, no mouth codes,
+# the motion nets' audio path on).
+LEGACY_VALUES = {"expression_input": "all", "mouth_input": "none", "direct_audio": "on"}
 
 
 def save_config(model_path: str | Path, cfg: TrainConfig, preset: str = "default") -> Path:

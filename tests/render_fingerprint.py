@@ -2,7 +2,7 @@
 the command lines (train.py, synthesize_fuse.py), then prints a hash of each checkpoint's tensors and of
 the rendered frames (val split, and the training frames driven by the subject's own audio features).
 
-    python -m tests.render_fingerprint [--keep DIR]
+    python -m tests.render_fingerprint [--keep DIR] [-- extra train.py flags]
 
 Same numbers before and after a change = no behaviour change (docs/architecture.md records one). Compare
 runs with the same OMP_NUM_THREADS: the thread count changes the order of float sums.
@@ -48,6 +48,7 @@ def video_digest(path: Path) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keep", type=Path, help="work here and keep the files (default: a temporary folder)")
+    p.add_argument("train_flags", nargs="*", help="more train.py flags (after --), e.g. -- --direct_audio on")
     args = p.parse_args(argv)
     import synthesize_fuse
     import train
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
     model = root / "model"
     rc = train.main(["-s", str(subject), "-m", str(model), "--mouth_iterations", "60", "--face_iterations", "60",
                      "--fuse_iterations", "12", "--init_num", "200", "--face_init_num", "200", "--seed", "0",
-                     "--backend", "torch", "--quiet"])
+                     "--backend", "torch", "--quiet", *args.train_flags])
     assert rc == 0, rc
     for ck in sorted(model.glob("chkpnt_*_latest.pth")) + [model / "audio_to_mouth.pt"]:
         h = hashlib.sha256()

@@ -7,8 +7,8 @@ import pytest
 
 import synthesize_fuse
 import train
-from arguments import (PRESETS, ModelParams, OptimizationParams, TrainConfig, config_from_dict, load_config, resolve,
-                       restore_model, save_config)
+from arguments import (PRESETS, SHORT_CLIP_FRAMES, ModelParams, OptimizationParams, TrainConfig, auto_choice_note,
+                       config_from_dict, load_config, resolve, restore_model, save_config, settle_for_clip)
 
 V1 = Path(__file__).parent / "fixtures" / "cfg_args_v1.json"  # written by train.py before the presets
 
@@ -116,11 +116,40 @@ def test_missing_or_newer_config_is_one_clear_error(tmp_path, capsys):
     assert config_from_dict({"format": 2, "model": model}).model == ModelParams(audio_extractor="mel")  # dropped
 
 
-def test_short_clips_are_told_how_to_drive_the_lips_from_the_codes():
+def test_auto_drives_short_clips_lips_from_the_codes_alone():
     """german20s (454 training frames) memorised its audio with the direct path on; cnn2 (1617) did not."""
-    short, long_ = train.SHORT_CLIP_FRAMES - 1, train.SHORT_CLIP_FRAMES
-    advice = train.short_clip_advice(short, resolve("default", {}))
-    assert advice and "--direct_audio off --expression_input eyelids" in advice and f"{short} training frames" in advice
-    assert train.short_clip_advice(long_, resolve("default", {})) is None
-    assert train.short_clip_advice(short, resolve("default", {"direct_audio": "off"})) is None
-    assert train.short_clip_advice(short, resolve("paper", {})) is None  # no mouth codes: nothing to drive them
+    short, long_ = SHORT_CLIP_FRAMES - 1, SHORT_CLIP_FRAMES
+    typed = resolve("default", {})
+    assert (typed.model.direct_audio, typed.model.expression_input) == ("auto", "auto")
+    settled = settle_for_clip(typed, short)
+    assert (settled.model.direct_audio, settled.model.expression_input) == ("off", "eyelids")
+    assert settled.opt == typed.opt and dataclasses.replace(settled.model, direct_audio="auto",
+                                                            expression_input="auto") == typed.model  # nothing else
+    note = auto_choice_note(typed, settled, short)
+    assert note and "--direct_audio off, --expression_input eyelids" in note and f"{short} training frames" in note
+    long_cfg = settle_for_clip(typed, long_)
+    assert (long_cfg.model.direct_audio, long_cfg.model.expression_input) == ("on", "upper_face")
+    assert auto_choice_note(typed, long_cfg, long_) is None
+    # values typed stay; without mouth codes only the audio path can move the lips
+    assert settle_for_clip(resolve("default", {"expression_input": "all"}), short).model.expression_input == "all"
+    assert settle_for_clip(resolve("default", {"direct_audio": "on"}), short).model.expression_input == "upper_face"
+    assert settle_for_clip(resolve("paper", {}), short).model.direct_audio == "on"
+    assert settle_for_clip(resolve("default", {"mouth_input": "none"}), short).model.direct_audio == "on"
+    # a resumed run keeps what it started with
+    started = ModelParams(direct_audio="on", expression_input="upper_face")
+    assert settle_for_clip(typed, short, resumed=started).model == dataclasses.replace(
+        typed.model, direct_audio="on", expression_input="upper_face")
+    with pytest.raises(ValueError, match="direct_audio"):
+        ModelParams(direct_audio="maybe")
+
+
+def test_a_resumed_run_keeps_its_choices(tmp_path):
+    """A run continued in its model folder takes "auto" as it was settled when the run started."""
+    assert train.resumed_settings(str(tmp_path)) is None  # a fresh folder
+    started = settle_for_clip(resolve("default", {}), SHORT_CLIP_FRAMES + 500)  # saved as on / upper_face
+    save_config(tmp_path, started)
+    assert train.resumed_settings(str(tmp_path)) is None  # settings but no checkpoint yet: a fresh start
+    (tmp_path / "chkpnt_mouth_latest.pth").write_bytes(b"")
+    assert train.resumed_settings(str(tmp_path)) == started.model
+    resumed = settle_for_clip(resolve("default", {}), 10, train.resumed_settings(str(tmp_path)))
+    assert (resumed.model.direct_audio, resumed.model.expression_input) == ("on", "upper_face")

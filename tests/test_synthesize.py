@@ -165,6 +165,10 @@ def test_saved_config_is_the_checkpoints_and_an_old_format_file_still_renders(tr
     subject, model = trained
     cfg = load_config(model)
     assert load_checkpoint(model / "chkpnt_fuse_latest.pth")["config"] == cfg.to_dict()  # one resolved config
+    # "auto" is settled before anything is saved: a short clip's lips follow the mouth codes alone
+    assert (cfg.model.direct_audio, cfg.model.expression_input) == ("off", "eyelids")
+    face = load_checkpoint(model / "chkpnt_fuse_latest.pth")["branches"]["face"]["net"]
+    assert not bool(face["direct_audio"])
     old = tmp_path / "old_model"
     shutil.copytree(model, old, ignore=shutil.ignore_patterns("test", "train"))
     flat = json.loads((Path(__file__).parent / "fixtures" / "cfg_args_v1.json").read_text())  # the format before

@@ -213,6 +213,14 @@ def _to(obj, device: torch.device):
 
 
 # ----------------------------------------------------------------------------- loading
+def split_frame_count(data_dir: str | Path, split: str = "train") -> int:
+    """How many frames a split of a processed subject holds (read from its transforms, no frames loaded)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"Subject folder does not exist: {data_dir}")
+    return len(read_transforms(sf.require(data_dir / SPLIT_FILES[split], "transforms")).img_ids)
+
+
 def _all_img_ids(data_dir: Path) -> np.ndarray:
     """Frames of every split present (one cache serves all splits)."""
     ids = [read_transforms(data_dir / f).img_ids for f in SPLIT_FILES.values() if (data_dir / f).is_file()]

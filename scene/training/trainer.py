@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from arguments import TrainConfig  # (scripts and tests import it from here too)
+from arguments import TrainConfig, settle_for_clip  # (scripts and tests import TrainConfig from here too)
 from scene.models.audio_to_mouth import ARTIFACT, FitConfig, fit_audio_to_mouth, load_audio_to_mouth, predicted_for, \
     save_audio_to_mouth
 from scene.models.gaussian_model import GaussianModel
@@ -132,6 +132,7 @@ class StageRun:
     """State of one stage's run: its branches, schedule and sampler."""
 
     def __init__(self, stage: str, data, cfg: TrainConfig, device: torch.device):
+        cfg = settle_for_clip(cfg, data.num_frames)  # "auto" choices left open (train.py settles them first)
         self.stage, self.data, self.cfg, self.device = stage, data, cfg, device
         a2m = attach_mouth_codes(data, Path(cfg.model.model_path)) if cfg.mouth_codes else None
         mouth_dim = a2m.num_codes if a2m is not None else 0
