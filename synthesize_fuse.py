@@ -331,6 +331,8 @@ def render(model: ModelParams, syn: SynthesisParams, out) -> dict:
               "device": str(device),
               "lips_driven_by": ("mouth codes from " + (str(syn.mouth_codes) if syn.mouth_codes else "the audio")
                                  if codes is not None else "the motion nets' audio path")}
+    if codes is not None and not syn.mouth_codes:
+        result["lip_gain"] = syn.lip_gain  # the numbers depend on it (--eval rewrites metrics.json each run)
     out.release()  # the claimed name of the sound version when no sound could be muxed
     if metrics is not None:
         result.update(metrics.summary())

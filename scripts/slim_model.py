@@ -1,13 +1,14 @@
 """Copy a trained model for rendering only: the fuse checkpoint without optimiser state, cfg_args.json
 and the audio-to-mouth model (models with mouth codes).
 
-    python scripts/slim_model.py output/<ID> slim/<ID>
+    python scripts/slim_model.py output/<ID> slim/<ID>      # --overwrite to replace an earlier copy
 
 A render-only copy is ~3x smaller (what comes back from the GPU box, or goes to another machine);
 synthesize_fuse.py and scripts/lip_motion.py read it like the full folder. It cannot resume training.
 """
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -27,11 +28,22 @@ def slim_model(model: Path, out: Path) -> Path:
     return out
 
 
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path, help="trained model folder (output/<ID>)")
+    p.add_argument("out", type=Path, help="folder for the render-only copy")
+    p.add_argument("--overwrite", action="store_true", help="replace a copy already in OUT")
+    args = p.parse_args(argv)
+    if not (args.model / "chkpnt_fuse_latest.pth").is_file():
+        print(f"error: {args.model} has no chkpnt_fuse_latest.pth (train all three stages first)", file=sys.stderr)
+        return 1
+    if (args.out / "chkpnt_fuse_latest.pth").exists() and not args.overwrite:
+        print(f"error: {args.out} already holds a model (--overwrite replaces it)", file=sys.stderr)
+        return 1
+    print(slim_model(args.model, args.out))
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    model = Path(sys.argv[1])
-    if not (model / "chkpnt_fuse_latest.pth").is_file():
-        sys.exit(f"error: {model} has no chkpnt_fuse_latest.pth (train all three stages first)")
-    print(slim_model(model, Path(sys.argv[2])))
+    sys.exit(main())

@@ -19,9 +19,17 @@ def trained(tmp_path_factory):
     return subject, model
 
 
-def test_slim_model_renders_like_the_full_folder(trained, tmp_path):
+def test_slim_model_renders_like_the_full_folder(trained, tmp_path, capsys):
     subject, model = trained
-    slim = load_script("slim_model").slim_model(model, tmp_path / "slim")
+    script = load_script("slim_model")
+    assert script.main([str(model), str(tmp_path / "slim")]) == 0
+    slim = tmp_path / "slim"
+    assert script.main([str(model), str(slim)]) == 1  # an earlier copy stays unless --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert script.main([str(model), str(slim), "--overwrite"]) == 0
+    with pytest.raises(SystemExit) as e:
+        script.main(["--help"])
+    assert e.value.code == 0
     assert (slim / "audio_to_mouth.pt").is_file()  # models with mouth codes need it to render
     assert load_script("lip_motion").main(["-S", str(subject), "-M", str(slim), "--json", str(tmp_path / "l.json")]) == 0
     assert '"mouth_code_gain"' in (tmp_path / "l.json").read_text()

@@ -43,7 +43,7 @@ def test_eval_writes_videos_metrics_and_sound(trained):
     out = model / "test" / "ours_None"
     metrics = json.loads((out / "metrics.json").read_text())
     n_val = len(json.loads((subject / "transforms_val.json").read_text())["frames"])
-    assert metrics["frames"] == n_val
+    assert metrics["frames"] == n_val and metrics["lip_gain"] == 1.5  # which widening gave these numbers
     assert 5 < metrics["psnr"] < 60 and 0 < metrics["ssim"] <= 1 and metrics["face_psnr"] is not None
     for rel in ("renders/out.mp4", "gt/out.mp4", "renders/side_by_side.mp4", "renders/out_face.mp4"):
         assert probe_video(out / rel).duration == pytest.approx(n_val / 25, abs=0.05), rel
