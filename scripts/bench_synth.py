@@ -20,6 +20,7 @@ import torch  # noqa: E402
 
 from scene.models.fused_renderer import FusedRenderer  # noqa: E402
 from gaussian_renderer.render import Views, composite, render_face, render_mouth  # noqa: E402
+from arguments import restore_model  # noqa: E402
 from scene.data.dataset import load_subject  # noqa: E402
 from utils.io_utils import print_report  # noqa: E402
 
@@ -71,7 +72,9 @@ def main(argv=None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     r = FusedRenderer.from_checkpoint(args.model_path, device, backend=args.backend)
     codes = tuple(r.audio_to_mouth.names) if r.uses_mouth_codes else ()
-    data = load_subject(args.source_path, "train", args.resolution, device=device, progress=False,
+    model = restore_model(args.model_path)  # the inputs the model was trained with (features, expression)
+    data = load_subject(args.source_path, "train", args.resolution, model.audio_extractor, model.exp_method,
+                        device=device, progress=False, expression_input=model.expression_input,
                         mouth_code_names=codes)
     if r.uses_mouth_codes:
         data.attach_mouth_model(r.audio_to_mouth)  # the frames' own codes, standardised

@@ -15,8 +15,8 @@ def trained(tmp_path_factory):
     model = root / "model"
     assert train.main(["-s", str(subject), "-m", str(model), "--mouth_iterations", "8", "--face_iterations", "8",
                        "--fuse_iterations", "2", "--init_num", "200", "--face_init_num", "200",
-                       "--backend", "torch", "--quiet"]) == 0
-    return subject, model
+                       "--backend", "torch", "--audio_extractor", "mel", "--direct_audio", "on", "--quiet"]) == 0
+    return subject, model  # not the defaults: the scripts must read the model's own settings (cfg_args.json)
 
 
 def test_slim_model_renders_like_the_full_folder(trained, tmp_path, capsys):
