@@ -70,9 +70,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    r = FusedRenderer.from_checkpoint(args.model_path, device, backend=args.backend)
-    codes = tuple(r.audio_to_mouth.names) if r.uses_mouth_codes else ()
     model = restore_model(args.model_path)  # the inputs the model was trained with (features, expression)
+    r = FusedRenderer.from_checkpoint(args.model_path, device, model.exp_method, args.backend)
+    codes = tuple(r.audio_to_mouth.names) if r.uses_mouth_codes else ()
     data = load_subject(args.source_path, "train", args.resolution, model.audio_extractor, model.exp_method,
                         device=device, progress=False, expression_input=model.expression_input,
                         mouth_code_names=codes)

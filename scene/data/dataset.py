@@ -213,12 +213,19 @@ def _to(obj, device: torch.device):
 
 
 # ----------------------------------------------------------------------------- loading
-def split_frame_count(data_dir: str | Path, split: str = "train") -> int:
-    """How many frames a split of a processed subject holds (read from its transforms, no frames loaded)."""
+def read_split(data_dir: str | Path, split: str):
+    """The transforms of one split of a processed subject (cameras and frame ids; no frames loaded)."""
     data_dir = Path(data_dir)
+    if split not in SPLIT_FILES:
+        raise ValueError(f"split must be one of {', '.join(SPLIT_FILES)}, got {split!r}")
     if not data_dir.is_dir():
         raise FileNotFoundError(f"Subject folder does not exist: {data_dir}")
-    return len(read_transforms(sf.require(data_dir / SPLIT_FILES[split], "transforms")).img_ids)
+    return read_transforms(sf.require(data_dir / SPLIT_FILES[split], "transforms"))
+
+
+def split_frame_count(data_dir: str | Path, split: str = "train") -> int:
+    """How many frames a split of a processed subject holds."""
+    return len(read_split(data_dir, split).img_ids)
 
 
 def _all_img_ids(data_dir: Path) -> np.ndarray:
@@ -285,14 +292,10 @@ def load_subject(data_dir: str | Path, split: str = "train", resolution: int = -
     """
     data_dir = Path(data_dir)
     device = torch.device(device)
-    if split not in SPLIT_FILES:
-        raise ValueError(f"split must be one of {', '.join(SPLIT_FILES)}, got {split!r}")
     if exp_method not in ("3dmm", "au"):
         raise ValueError(f"exp_method must be 3dmm or au, got {exp_method!r}")
     ff.check_expression_input(expression_input)  # before the (slow) frame cache is built
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"Subject folder does not exist: {data_dir}")
-    tf = read_transforms(sf.require(data_dir / SPLIT_FILES[split], "transforms"))
+    tf = read_split(data_dir, split)
     all_ids = _all_img_ids(data_dir)
     need = int(all_ids.max()) + 1
 
